@@ -1,0 +1,296 @@
+"""JSON Schemas (2020-12) of the configuration files, composed from the core and plugins.
+
+Three kinds of file, told apart by their ``kind`` key:
+
+* ``factory``: the factory service (entry sources, backends, auth, limits),
+* ``frontend``: a VO frontend (user pools, groups, credentials, container policy),
+* ``entries``: a static entry file (what the ``static`` source reads and
+  ``gwms entries generate`` writes).
+
+Plugin options are composed in: a list item with ``type: <plugin>`` is validated
+against that plugin's schema, and an unknown ``type`` is an error listing the
+known ones. ``gwms schema --write docs/schema`` writes the composed schemas for
+the built-in plugin set; a test fails when the committed files drift.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from gwms_core import defaults
+from gwms_core.entries import ENTRY_SCHEMA
+from gwms_core.manager import PluginRegistry
+from gwms_core.types import Family
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+KINDS = ("factory", "frontend", "entries")
+
+_NAME = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,127}$"}
+_HOSTPORT = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9_.-]+(:[0-9]{1,5})?$",
+    "description": "host[:port] of an HTCondor collector or schedd",
+}
+_POS_INT = {"type": "integer", "minimum": 0}
+_PLUGINS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "disable": {
+            "type": "array",
+            "items": {"type": "string"},
+            "uniqueItems": True,
+            "description": "Plugin names not to load (as GWMS_DISABLE_PLUGINS).",
+        },
+    },
+}
+
+
+def _plugin_def(name: str, plugin_schema: Mapping[str, Any], discriminator: str | None,
+                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A plugin's option schema with the discriminator (and core keys) merged in."""
+    out = copy.deepcopy(dict(plugin_schema))
+    props: dict[str, Any] = {discriminator: {"const": name}} if discriminator else {}
+    props.update(copy.deepcopy(dict(extra or {})))
+    props.update(out.get("properties", {}))
+    out["type"] = "object"
+    out["properties"] = props
+    out.setdefault("additionalProperties", False)
+    return out
+
+
+def _discriminated(registry: PluginRegistry, family: Family, prefix: str, discriminator: str,
+                   defs: dict[str, Any], extra: Mapping[str, Any] | None = None,
+                   required_extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    names = registry.names(family)
+    branches = []
+    for name in names:
+        reg = registry.get(family, name)
+        key = f"{prefix}.{name}"
+        defs[key] = _plugin_def(name, reg.schema, discriminator, extra)
+        branches.append({
+            "if": {"properties": {discriminator: {"const": name}},
+                   "required": [discriminator]},
+            "then": {"$ref": f"#/$defs/{key}"},
+        })
+    return {
+        "type": "object",
+        "required": [discriminator, *required_extra],
+        "properties": {discriminator: {"enum": names,
+                                       "description": f"A {family} plugin name."}},
+        "allOf": branches,
+    }
+
+
+def _keyed(registry: PluginRegistry, family: Family, prefix: str,
+           defs: dict[str, Any]) -> dict[str, Any]:
+    names = registry.names(family)
+    props = {}
+    for name in names:
+        key = f"{prefix}.{name}"
+        defs[key] = _plugin_def(name, registry.get(family, name).schema, None)
+        props[name] = {"$ref": f"#/$defs/{key}"}
+    return {
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+        "description": f"Options per {family} plugin, by plugin name.",
+    }
+
+
+def _header(kind: str, title: str) -> dict[str, Any]:
+    return {
+        "$schema": DIALECT,
+        "$id": f"urn:gwms:schema:{kind}",
+        "title": title,
+        "type": "object",
+    }
+
+
+def factory_schema(registry: PluginRegistry) -> dict[str, Any]:
+    """Schema of a factory configuration file."""
+    defs: dict[str, Any] = {}
+    schema = _header("factory", "gwms factory configuration")
+    schema.update({
+        "required": ["kind", "name", "wms_collector", "entry_sources"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"const": "factory"},
+            "name": {**_NAME, "description": "Factory name, advertised in every ad."},
+            "wms_collector": _HOSTPORT,
+            "schedd": {"type": "string", "description": "Factory schedd name (default: local)."},
+            "cycle_seconds": {"type": "integer", "minimum": 1,
+                              "default": defaults.CYCLE_SECONDS},
+            "work_dir": {"type": "string", "default": "/var/lib/gwms/factory"},
+            "max_submit_per_cycle": {**_POS_INT, "default": defaults.MAX_SUBMIT_PER_CYCLE},
+            "idle_lifetime_s": {**_POS_INT, "default": defaults.IDLE_LIFETIME_SECONDS},
+            "staging": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["dir", "url"],
+                "properties": {
+                    "dir": {"type": "string", "description": "Directory served over HTTP."},
+                    "url": {"type": "string", "pattern": "^https?://",
+                            "description": "URL glideins download it from."},
+                },
+            },
+            "log_server": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"url": {"type": "string", "pattern": "^https?://"}},
+            },
+            "plugins": _PLUGINS,
+            "entry_sources": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"$ref": "#/$defs/entry_source"},
+            },
+            "backends": _keyed(registry, Family.BACKEND, "backend", defs),
+            "auth": _keyed(registry, Family.AUTH, "auth", defs),
+        },
+    })
+    defs["entry_source"] = _discriminated(registry, Family.ENTRY_SOURCE, "entry_source", "type",
+                                          defs)
+    schema["$defs"] = dict(sorted(defs.items()))
+    return schema
+
+
+_LIMIT_PAIR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"max": _POS_INT, "curb": _POS_INT},
+}
+
+
+def frontend_schema(registry: PluginRegistry) -> dict[str, Any]:
+    """Schema of a frontend configuration file."""
+    defs: dict[str, Any] = {}
+    group = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "match_expr": {"type": "string", "default": defaults.GROUP_MATCH_EXPR,
+                           "description": "ClassAd expression over job.* and glidein.*"},
+            "start_expr": {"type": "string", "default": defaults.GROUP_START_EXPR,
+                           "description": "ClassAd expression ANDed into the glidein START"},
+            "job_constraint": {"type": "string",
+                               "description": "ClassAd constraint selecting the group's jobs"},
+            "running_glideins_per_entry": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"max": _POS_INT, "min": _POS_INT,
+                               "relative_to_queue": {"type": "number", "minimum": 0}},
+            },
+            "idle_glideins_per_entry": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"max": _POS_INT, "reserve": _POS_INT},
+            },
+            "idle_vms_per_entry": _LIMIT_PAIR,
+            "idle_vms_total": _LIMIT_PAIR,
+            "running_glideins_total": _LIMIT_PAIR,
+            "removal": {
+                "type": "object", "additionalProperties": False,
+                "properties": {
+                    "type": {"enum": ["NO", "WAIT", "IDLE", "ALL"]},
+                    "wait_cycles": _POS_INT,
+                    "margin": _POS_INT,
+                },
+            },
+        },
+    }
+    schema = _header("frontend", "gwms frontend configuration")
+    schema.update({
+        "required": ["kind", "name", "wms_collector", "user_pools", "groups", "credentials"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"const": "frontend"},
+            "name": {**_NAME, "description": "Frontend name, advertised in every request."},
+            "wms_collector": _HOSTPORT,
+            "factory_identity": {"type": "string",
+                                 "description": "Authenticated identity of the factory."},
+            "cycle_seconds": {"type": "integer", "minimum": 1,
+                              "default": defaults.CYCLE_SECONDS},
+            "plugins": _PLUGINS,
+            "user_pools": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["collector"],
+                    "properties": {
+                        "collector": _HOSTPORT,
+                        "schedds": {"type": "array", "items": {"type": "string"},
+                                    "description": "Schedd names; default: all in the pool."},
+                        "job_query": {
+                            "type": "string",
+                            "default": "JobUniverse == 5 && (JobStatus == 1 || JobStatus == 2)",
+                        },
+                    },
+                },
+            },
+            "limits": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "idle_vms_total": _LIMIT_PAIR,
+                    "running_glideins_total": _LIMIT_PAIR,
+                    "idle_vms_total_global": _LIMIT_PAIR,
+                    "running_glideins_total_global": _LIMIT_PAIR,
+                },
+            },
+            "groups": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": _NAME,
+                "additionalProperties": {"$ref": "#/$defs/group"},
+            },
+            "credentials": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"$ref": "#/$defs/credential"},
+            },
+            "container": {"$ref": "#/$defs/container"},
+        },
+    })
+    defs["group"] = group
+    defs["credential"] = _discriminated(registry, Family.AUTH, "credential", "type", defs)
+    defs["container"] = _discriminated(
+        registry, Family.CONTAINER, "container", "runtime", defs,
+        extra={"policy": {"enum": ["never", "optional", "preferred", "required"],
+                          "default": "optional"}},
+    )
+    schema["$defs"] = dict(sorted(defs.items()))
+    return schema
+
+
+def entries_schema(registry: PluginRegistry) -> dict[str, Any]:
+    """Schema of a static entry file."""
+    entry = copy.deepcopy(ENTRY_SCHEMA)
+    entry["properties"]["grid_type"]["enum"] = registry.names(Family.BACKEND)
+    entry["properties"]["auth_method"]["enum"] = registry.names(Family.AUTH)
+    schema = _header("entries", "gwms static entry file")
+    schema.update({
+        "required": ["kind", "entries"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"const": "entries"},
+            "entries": {
+                "type": "object",
+                "propertyNames": _NAME,
+                "additionalProperties": {"$ref": "#/$defs/entry"},
+            },
+        },
+        "$defs": {"entry": entry},
+    })
+    return schema
+
+
+def schema_for(kind: str, registry: PluginRegistry) -> dict[str, Any]:
+    """The composed schema of ``kind`` (one of :data:`KINDS`)."""
+    builders = {"factory": factory_schema, "frontend": frontend_schema,
+                "entries": entries_schema}
+    if kind not in builders:
+        raise ValueError(f"unknown configuration kind {kind!r}; expected one of {KINDS}")
+    return builders[kind](registry)

@@ -1,0 +1,47 @@
+"""Every default value of the configuration, in one place.
+
+The JSON schemas in :mod:`gwms_core.config.schema` read their ``default`` values
+from here, and so does the code that fills in unset options. Change a default here
+and ``gwms schema --write`` regenerates the committed schemas.
+"""
+
+from __future__ import annotations
+
+#: Seconds between two factory or frontend cycles.
+CYCLE_SECONDS = 60
+
+#: Entry glidein size.
+ENTRY_CPUS = 1
+ENTRY_MEMORY_MB_PER_CPU = 2000
+ENTRY_WALLTIME_SECONDS = 48 * 3600
+ENTRY_GPUS = 0
+
+#: Entry limits (GlideinWMS factory defaults for per-entry and per-frontend limits).
+ENTRY_MAX_GLIDEINS = 10000
+ENTRY_MAX_IDLE = 2000
+ENTRY_MAX_HELD = 1000
+FRONTEND_MAX_GLIDEINS = 5000
+FRONTEND_MAX_IDLE = 100
+FRONTEND_MAX_HELD = 50
+
+#: Factory: glideins submitted per entry per cycle, at most.
+MAX_SUBMIT_PER_CYCLE = 100
+#: Factory: seconds an idle glidein may wait in the site queue before removal.
+IDLE_LIFETIME_SECONDS = 24 * 3600
+
+#: Authentication method an entry uses when it does not name one.
+ENTRY_AUTH_METHOD = "idtokens"
+
+#: Token lifetime for glidein IDTOKENs.
+IDTOKEN_LIFETIME_SECONDS = 2 * 24 * 3600
+
+#: Frontend group defaults.
+GROUP_MATCH_EXPR = "true"
+GROUP_START_EXPR = "true"
+
+#: Environment variable listing plugin names (comma separated) not to load.
+ENV_DISABLE_PLUGINS = "GWMS_DISABLE_PLUGINS"
+#: Environment variable: when set to 1, no plugin is loaded from entry points.
+ENV_NO_EXTERNAL_PLUGINS = "GWMS_NO_EXTERNAL_PLUGINS"
+#: Entry-point group third-party plugin distributions register in.
+ENTRY_POINT_GROUP = "gwms"
