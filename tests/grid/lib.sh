@@ -1,0 +1,45 @@
+# shellcheck shell=bash
+# Shared settings for the local podman grid (sourced by build-image.sh, up.sh, down.sh).
+# Defines functions and read-only settings only; sourcing it has no side effects
+# except exporting CONTAINERS_CONF so every podman call uses the runc runtime.
+
+GRID_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly GRID_DIR
+GRID_REPO="$(cd "${GRID_DIR}/../.." && pwd)"
+readonly GRID_REPO
+
+# podman from Debian 12 works here only with runc (crun fails on this cgroup setup).
+export CONTAINERS_CONF="${CONTAINERS_CONF:-${GRID_DIR}/containers.conf}"
+
+# Everything can be overridden from the environment (e.g. to run two grids side by side).
+readonly GRID_IMAGE_REPO="${GWMS_GRID_IMAGE_REPO:-localhost/gwms-grid}"
+readonly GRID_NETWORK="${GWMS_GRID_NETWORK:-gwms-grid}"
+readonly GRID_PREFIX="${GWMS_GRID_PREFIX:-gwms-}"
+# Hostnames of the grid; container names are "${GRID_PREFIX}${host}".
+readonly GRID_HOSTS="${GWMS_GRID_HOSTS:-cm submit execute ce slurm}"
+readonly GRID_SUITE="${GWMS_GRID_SUITE:-trixie}"
+readonly GRID_MIRROR="${GWMS_GRID_MIRROR:-http://deb.debian.org/debian}"
+
+gwms_grid::log() {
+  printf '[grid %(%H:%M:%S)T] %s\n' -1 "$*" >&2
+}
+
+gwms_grid::die() {
+  gwms_grid::log "ERROR: $*"
+  exit 1
+}
+
+# The image tag is a hash of everything that defines the image (the recipe), so an
+# image is rebuilt only when the recipe changes.
+gwms_grid::recipe_hash() {
+  local hash
+  hash="$(cd "${GRID_DIR}" && cat build-image.sh image/* \
+    | { cat; printf '%s\n' "${GRID_SUITE}"; } | sha256sum)"
+  printf '%s\n' "${hash:0:16}"
+}
+
+gwms_grid::image() {
+  local hash
+  hash="$(gwms_grid::recipe_hash)"
+  printf '%s:%s\n' "${GRID_IMAGE_REPO}" "${hash}"
+}
