@@ -105,9 +105,16 @@ def apply_defaults(data: Any, schema: Mapping[str, Any],
         ref = schema["$ref"]
         if ref.startswith("#/$defs/"):
             schema = root["$defs"][ref[len("#/$defs/"):]]
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(item, schema["items"], root) for item in data]
     if not isinstance(data, dict):
         return data
     out = dict(data)
+    for branch in schema.get("allOf", []):
+        cond = branch.get("if")
+        if cond is not None and "then" in branch and \
+                jsonschema.Draft202012Validator(cond).is_valid(out):
+            out = apply_defaults(out, branch["then"], root)
     for key, sub in schema.get("properties", {}).items():
         if key not in out and "default" in sub:
             out[key] = copy.deepcopy(sub["default"])
