@@ -1,0 +1,60 @@
+"""ClassAd attribute names the factory writes and reads, in one place.
+
+Every name here is documented in docs/factory.md and docs/attributes.md
+("Factory"). GlideinWMS names are used where the meaning is the same; the
+``Gwms*`` names are new and have no GlideinWMS counterpart.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------- glidein job tags
+#: Factory name (configuration ``name``). GlideinWMS: same.
+FACTORY = "GlideinFactory"
+#: Glidein (factory instance) name; the factory name again unless configured. GlideinWMS: same.
+GLIDEIN_NAME = "GlideinName"
+#: Entry the glidein was submitted for. GlideinWMS: same.
+ENTRY = "GlideinEntryName"
+#: Client (request) the glidein serves: the request ad's ``ClientName``. GlideinWMS: same.
+CLIENT = "GlideinClient"
+#: Authenticated identity of the frontend that asked. GlideinWMS: ``GlideinFrontendName``
+#: holds the frontend's name; here it holds the identity the collector authenticated.
+FRONTEND = "GlideinFrontendName"
+#: The request ad's ``ReqName``.
+REQUEST = "GwmsRequestName"
+#: Unique id of the submission batch (one transaction) that created the job.
+SUBMISSION = "GwmsSubmissionId"
+#: Number of times the factory released this glidein from hold.
+RELEASES = "GwmsReleases"
+
+#: Tags every glidein carries (the factory queries on them).
+TAGS = (FACTORY, GLIDEIN_NAME, ENTRY, CLIENT, FRONTEND, REQUEST, SUBMISSION)
+
+# --------------------------------------------------------------- HTCondor job attributes read
+JOB_ATTRS = (
+    "ClusterId", "ProcId", "JobStatus", "GridJobId", "GridJobStatus", "EnteredCurrentStatus",
+    "QDate", "HoldReasonCode", "HoldReasonSubCode", "NumHolds", "NumSystemHolds",
+    "LastHoldReason", *TAGS, RELEASES,
+)
+
+# --------------------------------------------------------------- entry ad (MyType glidefactory)
+ENTRY_MYTYPE = "glidefactory"
+#: Request ads the frontends advertise (GlideinWMS MyType).
+REQUEST_MYTYPE = "glideclient"
+#: Per-(entry, client) status ads the factory advertises back (GlideinWMS MyType).
+CLIENT_STATUS_MYTYPE = "glidefactoryclient"
+
+# --------------------------------------------------------------- request ad (MyType glideclient)
+REQ_NAME = "ReqName"
+REQ_GLIDEIN = "ReqGlidein"
+CLIENT_NAME = "ClientName"
+FRONTEND_NAME = "FrontendName"
+GROUP_NAME = "GroupName"
+REQ_IDLE = "ReqIdleGlideins"
+REQ_MAX = "ReqMaxGlideins"
+REQ_REMOVE = "ReqRemoveExcess"
+REQ_REMOVE_MARGIN = "ReqRemoveExcessMargin"
+AUTH_IDENTITY = "AuthenticatedIdentity"
+#: Prefix of encrypted request parameters (credentials); handed to the credentials seam.
+ENC_PARAM_PREFIX = "GlideinEncParam"
+#: Prefix of clear request parameters.
+PARAM_PREFIX = "GlideinParam"

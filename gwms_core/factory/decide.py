@@ -1,0 +1,322 @@
+"""The factory's decisions, as pure functions over :mod:`gwms_core.factory.model`.
+
+One entry at a time, :func:`plan_entry` decides, in this order:
+
+1. held glideins (:func:`held_action`): release when the hold is recoverable and the
+   backoff has passed, remove when unrecoverable or released too often, wait otherwise;
+2. waiting glideins older than the idle lifetime: remove;
+3. per request, glideins above the request (:func:`plan_removal`) at the request's
+   removal level: unsubmitted first, then idle, then (only at ``ALL``) running;
+4. submissions (:func:`plan_submission`): up to the request, within the entry and
+   per-frontend limits and the per-cycle cap, shared fairly between requests.
+
+Every later step sees the counts left by the earlier ones. Nothing here reads a clock:
+``now`` is an argument.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from gwms_core.entries import EntryLimits
+from gwms_core.factory.model import (
+    HOLD_BY_USER,
+    Counts,
+    Glidein,
+    GlideinState,
+    HeldPolicy,
+    JobAction,
+    Plan,
+    Policy,
+    Reason,
+    RemovalLevel,
+    Request,
+    SubmitAction,
+)
+
+K = TypeVar("K", bound=Hashable)
+
+_FIELD = {
+    GlideinState.UNSUBMITTED: "unsubmitted",
+    GlideinState.IDLE: "idle",
+    GlideinState.RUNNING: "running",
+    GlideinState.HELD: "held",
+    GlideinState.REMOVED: "removed",
+    GlideinState.COMPLETED: "completed",
+}
+
+
+# --------------------------------------------------------------------------- accounting
+
+
+def count(glideins: Iterable[Glidein]) -> Counts:
+    """Count glideins by state."""
+    tally = dict.fromkeys(_FIELD.values(), 0)
+    for g in glideins:
+        tally[_FIELD[g.state]] += 1
+    return Counts(**tally)
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """Glidein counts per entry, per (entry, client) and per (entry, frontend)."""
+
+    entries: Mapping[str, Counts]
+    clients: Mapping[tuple[str, str], Counts]
+    frontends: Mapping[tuple[str, str], Counts]
+
+    def entry(self, name: str) -> Counts:
+        """Counts of one entry (zeros when it has no glidein)."""
+        return self.entries.get(name, Counts())
+
+
+def account(glideins: Iterable[Glidein]) -> Accounting:
+    """Group the queue's glideins by entry, by (entry, client) and by (entry, frontend)."""
+    by_entry: dict[str, list[Glidein]] = defaultdict(list)
+    by_client: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
+    by_frontend: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
+    for g in glideins:
+        by_entry[g.entry].append(g)
+        by_client[(g.entry, g.client)].append(g)
+        by_frontend[(g.entry, g.frontend)].append(g)
+    return Accounting(
+        entries={k: count(v) for k, v in by_entry.items()},
+        clients={k: count(v) for k, v in by_client.items()},
+        frontends={k: count(v) for k, v in by_frontend.items()},
+    )
+
+
+# --------------------------------------------------------------------------- held glideins
+
+
+class HeldAction(enum.Enum):
+    """What :func:`held_action` decided for one held glidein."""
+
+    RELEASE = "release"
+    REMOVE = "remove"
+    WAIT = "wait"
+    LEAVE = "leave"
+
+
+def held_action(g: Glidein, policy: HeldPolicy, now: int) -> tuple[HeldAction, Reason | None]:
+    """Decide for a held glidein: release, remove, wait for the backoff, or leave alone."""
+    if g.state is not GlideinState.HELD:
+        return HeldAction.LEAVE, None
+    if policy.leave_user_holds and g.hold_code == HOLD_BY_USER:
+        return HeldAction.LEAVE, None
+    if ((g.hold_code, g.hold_subcode) in policy.unrecoverable
+            or (g.hold_code, None) in policy.unrecoverable):
+        return HeldAction.REMOVE, Reason.HELD_UNRECOVERABLE
+    if g.releases >= policy.max_releases:
+        return HeldAction.REMOVE, Reason.HELD_TOO_OFTEN
+    backoff = policy.backoff_s * (2 ** min(g.releases, 20))
+    if now - g.since >= backoff:
+        return HeldAction.RELEASE, Reason.HELD_RECOVERABLE
+    return HeldAction.WAIT, None
+
+
+# --------------------------------------------------------------------------- removal
+
+
+def _newest_first(glideins: Iterable[Glidein]) -> list[Glidein]:
+    return sorted(glideins, key=lambda g: (-g.since, -g.qdate, g.job_id))
+
+
+def removal_order(glideins: Iterable[Glidein]) -> list[Glidein]:
+    """Waiting glideins in the order they are removed: unsubmitted, then idle; newest first.
+
+    The newest idle glidein is the one furthest from starting at the site.
+    """
+    pool = list(glideins)
+    return (_newest_first(g for g in pool if g.state is GlideinState.UNSUBMITTED)
+            + _newest_first(g for g in pool if g.state is GlideinState.IDLE))
+
+
+def plan_removal(request: Request, glideins: Sequence[Glidein]) -> list[JobAction]:
+    """Glideins of one (entry, client) to remove so the count comes down to ``request``.
+
+    ``WAIT``: waiting glideins above ``idle + margin``. ``IDLE``: also waiting glideins
+    keeping the total above ``max_glideins + margin``. ``ALL``: then running glideins while
+    the total stays above ``max_glideins + margin`` (only those in ``request.removable``
+    when the request lists some). ``NO`` removes nothing.
+    """
+    level = request.remove
+    if level is RemovalLevel.NO:
+        return []
+    counts = count(glideins)
+    waiting = removal_order(glideins)
+    excess_idle = counts.waiting - (request.idle + request.margin)
+    excess_total = counts.total - (request.max_glideins + request.margin)
+    k = excess_idle if level is RemovalLevel.WAIT else max(excess_idle, excess_total)
+    k = max(0, min(k, len(waiting)))
+    out = [JobAction(g, Reason.EXCESS_WAITING) for g in waiting[:k]]
+    if level is RemovalLevel.ALL:
+        left = counts.total - k - (request.max_glideins + request.margin)
+        if left > 0:
+            running = [g for g in glideins if g.state is GlideinState.RUNNING
+                       and (request.removable is None or g.job_id in request.removable)]
+            out.extend(JobAction(g, Reason.EXCESS_RUNNING)
+                       for g in _newest_first(running)[:left])
+    return out
+
+
+# --------------------------------------------------------------------------- submission
+
+
+def waterfill(capacity: int, wants: Mapping[K, int]) -> dict[K, int]:
+    """Share ``capacity`` between claimants: nobody gets more than it wants, and a claimant
+    gets less only when every claimant that got more wanted more (max-min fairness).
+    Ties are broken by key order."""
+    out: dict[K, int] = {}
+    left = max(0, capacity)
+    order = sorted(wants, key=lambda k: (wants[k], repr(k)))
+    for i, key in enumerate(order):
+        share = left // (len(order) - i)
+        give = max(0, min(wants[key], share))
+        out[key] = give
+        left -= give
+    return out
+
+
+def plan_submission(
+    requests: Sequence[Request],
+    clients: Mapping[str, Counts],
+    frontends: Mapping[str, Counts],
+    entry: Counts,
+    limits: EntryLimits,
+    cycle_cap: int,
+    in_downtime: bool = False,
+) -> tuple[dict[str, int], dict[str, str]]:
+    """How many glideins to submit per client at one entry.
+
+    :param requests: accepted requests at this entry (one per client).
+    :param clients: counts per client at this entry (after this cycle's removals).
+    :param frontends: counts per frontend identity at this entry.
+    :param entry: counts of the whole entry.
+    :param cycle_cap: most glideins to submit at this entry this cycle.
+    :returns: (count per client, limit that cut each reduced client).
+    """
+    limited: dict[str, str] = {}
+    if in_downtime:
+        return {r.client: 0 for r in requests}, {r.client: "in_downtime" for r in requests}
+    wants: dict[str, int] = {}
+    for r in requests:
+        c = clients.get(r.client, Counts())
+        want = max(0, r.idle - c.waiting)
+        by_max = max(0, r.max_glideins - c.total)
+        if by_max < want:
+            limited[r.client] = "ReqMaxGlideins"
+            want = by_max
+        wants[r.client] = want
+    # Per frontend identity: shared by the clients (groups) of that frontend.
+    by_frontend: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in requests:
+        by_frontend[r.frontend][r.client] = wants[r.client]
+    frontend_cap: dict[str, int] = {}
+    for fe, fe_wants in by_frontend.items():
+        f = frontends.get(fe, Counts())
+        caps = {
+            "per_frontend_max_glideins": limits.per_frontend_max_glideins - f.total,
+            "per_frontend_max_idle": limits.per_frontend_max_idle - f.waiting,
+        }
+        if f.held >= limits.per_frontend_max_held:
+            caps["per_frontend_max_held"] = 0
+        name, cap = min(caps.items(), key=lambda kv: kv[1])
+        want = sum(fe_wants.values())
+        if cap < want:
+            for client, w in fe_wants.items():
+                if w:
+                    limited.setdefault(client, name)
+        frontend_cap[fe] = max(0, min(cap, want))
+    entry_caps = {
+        "max_glideins": limits.max_glideins - entry.total,
+        "max_idle": limits.max_idle - entry.waiting,
+        "max_submit_per_cycle": cycle_cap,
+    }
+    if entry.held >= limits.max_held:
+        entry_caps["max_held"] = 0
+    entry_name, entry_cap = min(entry_caps.items(), key=lambda kv: kv[1])
+    per_frontend = waterfill(entry_cap, frontend_cap)
+    out: dict[str, int] = {}
+    for fe, fe_wants in by_frontend.items():
+        if per_frontend[fe] < frontend_cap[fe]:
+            for client, w in fe_wants.items():
+                if w:
+                    limited.setdefault(client, entry_name)
+        out.update(waterfill(per_frontend[fe], fe_wants))
+    return out, limited
+
+
+# --------------------------------------------------------------------------- one entry
+
+
+def _without(glideins: Iterable[Glidein], gone: set[str]) -> list[Glidein]:
+    return [g for g in glideins if g.job_id not in gone]
+
+
+def plan_entry(
+    entry: str,
+    limits: EntryLimits,
+    glideins: Sequence[Glidein],
+    requests: Sequence[Request],
+    policy: Policy,
+    now: int,
+    in_downtime: bool = False,
+) -> Plan:
+    """Decide everything for one entry (see the module docstring for the order).
+
+    :param glideins: this entry's glideins from the queue.
+    :param requests: accepted requests for this entry, at most one per client.
+    """
+    removes: list[JobAction] = []
+    releases: list[JobAction] = []
+    gone: set[str] = set()
+    for g in glideins:
+        if g.state is not GlideinState.HELD:
+            continue
+        action, reason = held_action(g, policy.held, now)
+        if action is HeldAction.REMOVE and reason is not None:
+            removes.append(JobAction(g, reason))
+            gone.add(g.job_id)
+        elif action is HeldAction.RELEASE and reason is not None:
+            releases.append(JobAction(g, reason))
+    if policy.idle_lifetime_s > 0:
+        for g in glideins:
+            if (g.state in (GlideinState.UNSUBMITTED, GlideinState.IDLE)
+                    and now - g.since > policy.idle_lifetime_s):
+                removes.append(JobAction(g, Reason.IDLE_LIFETIME))
+                gone.add(g.job_id)
+    live = _without(glideins, gone)
+    by_client: dict[str, list[Glidein]] = defaultdict(list)
+    for g in live:
+        by_client[g.client].append(g)
+    for r in requests:
+        excess = plan_removal(r, by_client.get(r.client, []))
+        removes.extend(excess)
+        gone.update(a.glidein.job_id for a in excess)
+    live = _without(live, gone)
+    acct = account(live)
+    clients = {c: n for (e, c), n in acct.clients.items() if e == entry}
+    frontends = {f: n for (e, f), n in acct.frontends.items() if e == entry}
+    counts, limited = plan_submission(requests, clients, frontends, acct.entry(entry), limits,
+                                      policy.max_submit_per_cycle, in_downtime)
+    submits = tuple(SubmitAction(r, counts[r.client]) for r in requests if counts[r.client] > 0)
+    return Plan(entry=entry, submit=submits, remove=tuple(removes), release=tuple(releases),
+                limited=limited)
+
+
+def merge_requests(requests: Iterable[Request]) -> list[Request]:
+    """One request per (entry, client): a later ad for the same pair replaces the earlier."""
+    out: dict[tuple[str, str], Request] = {}
+    for r in requests:
+        out[(r.entry, r.client)] = r
+    return list(out.values())
+
+
+def with_released(glidein: Glidein) -> Glidein:
+    """The glidein as it looks after a release (for simulations): idle again, one more release."""
+    return replace(glidein, state=GlideinState.UNSUBMITTED, releases=glidein.releases + 1)
