@@ -28,6 +28,7 @@ ClassAd four-valued ``&&`` (true, false, undefined, error), so the result, inclu
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -321,6 +322,18 @@ class _Parser:
         raise _ParseError(tok.start, f"unexpected {tok.text or 'end of expression'!r}")
 
 
+def _calls_eval(text: str) -> bool:
+    """Whether the expression calls ``eval``, whose references no parser can see."""
+    try:
+        toks = _tokenize(text)
+    except _ParseError:
+        return False
+    return any(
+        a.kind == "name" and a.text.lower() == "eval" and b.text == "("
+        for a, b in itertools.pairwise(toks)
+    )
+
+
 def _name(tok: _Tok) -> str:
     if tok.kind == "qname":
         return tok.text[1:-1]
@@ -576,7 +589,15 @@ class MatchExpression:
             raise MatchExpressionError(text, reason) from exc
         job: dict[str, str] = {}
         glidein: dict[str, str] = {}
+        if _calls_eval(text):
+            raise MatchExpressionError(
+                text,
+                "refers to 'an attribute computed at run time' (eval); "
+                "write job.<Name> or glidein.<Name>",
+            )
         for ref in classad2.ClassAd().externalRefs(tree):
+            if not ref:  # classad2 lists "" when there is no reference at all
+                continue
             parts = ref.split(".")
             scope = parts[0].lower()
             if len(parts) != 2 or scope not in ("job", "glidein") or not parts[1]:
@@ -813,8 +834,8 @@ def _identical(same: bool, left: _Column, right: _Column) -> Codes:
 def _string_list_member(elem: _Column, lst: _Column, icase: bool) -> Codes:
     """``stringListMember(elem, lst)``: ``elem`` is one of the items of the string ``lst``.
 
-    Items are separated by commas and whitespace. Either argument UNDEFINED gives false;
-    any non-string argument is left to classad2.
+    Items are separated by commas and whitespace. One argument UNDEFINED gives false, both
+    give UNDEFINED; any other non-string argument is left to classad2.
     """
     ek, lk = elem.kinds(), lst.kinds()
     norm: Callable[[str], Any] = _fold if icase else (lambda s: s)
@@ -849,8 +870,11 @@ def _string_list_member(elem: _Column, lst: _Column, icase: bool) -> Codes:
     odd_l = (lk != _K_STR) & (lk != _K_MISSING)
     if same_axis:
         diag = np.diagonal(member).copy()
+        diag[(ek == _K_MISSING) & (lk == _K_MISSING)] = UNDEFINED
         diag[odd_e | odd_l] = _ASK
         return elem.shaped(diag)
+    # Both arguments UNDEFINED: UNDEFINED (one alone gives false).
+    member[np.ix_(ek == _K_MISSING, lk == _K_MISSING)] = UNDEFINED
     member[odd_e, :] = _ASK
     member[:, odd_l] = _ASK
     # Orient to (groups, entries).
