@@ -22,6 +22,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "config": ("gwms_core.cli", "validate configuration files"),
     "plugins": ("gwms_core.cli", "list installed plugins"),
     "schema": ("gwms_core.cli", "print or write the composed JSON schemas"),
+    "logserver": ("gwms_core.cli_logserver", "pilot log server and monitor"),
 }
 
 EXIT_OK = 0
