@@ -20,6 +20,7 @@ from gwms_core import __version__
 #: noun -> (module defining it, one-line help)
 NOUNS: dict[str, tuple[str, str]] = {
     "config": ("gwms_core.cli", "validate configuration files"),
+    "entries": ("gwms_core.cli_entries", "generate entry files from CRIC or an OSG collector"),
     "plugins": ("gwms_core.cli", "list installed plugins"),
     "schema": ("gwms_core.cli", "print or write the composed JSON schemas"),
     "logserver": ("gwms_core.cli_logserver", "pilot log server and monitor"),

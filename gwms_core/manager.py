@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gwms_plugins.containers.apptainer",
     "gwms_plugins.entry_sources.static",
     "gwms_plugins.entry_sources.cric",
+    "gwms_plugins.entry_sources.osg",
     "gwms_plugins.backends.condor",
     "gwms_plugins.backends.batch",
     "gwms_plugins.backends.arc",
