@@ -125,8 +125,8 @@ def group_jobs(
             JobGroup(
                 key=key,
                 attrs=values,
-                cpus=max(1, _as_count(values.get(_CPUS), 1)),
-                memory=max(0, _as_count(values.get(_MEMORY), 0)),
+                cpus=max(1, _as_count(lookup_attr(values, _CPUS), 1)),
+                memory=max(0, _as_count(lookup_attr(values, _MEMORY), 0)),
                 idle=idle,
                 old_idle=old_idle,
                 running=running,

@@ -76,6 +76,12 @@ def test_group_jobs_reads_names_case_insensitively_and_missing_as_undefined() ->
     assert no_sites.memory == 0  # RequestMemory missing
 
 
+def test_group_cores_found_whatever_the_spelling_in_the_expression() -> None:
+    jobs = [Job("s", 1, 0, JOB_IDLE, NOW, {"RequestCpus": 8, "RequestMemory": 100})]
+    (group,) = group_jobs(jobs, ["requestcpus", "REQUESTMEMORY"], now=NOW)
+    assert (group.cpus, group.memory) == (8, 100)
+
+
 # -- proportional demand ------------------------------------------------------------------
 
 
