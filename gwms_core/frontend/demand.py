@@ -422,6 +422,16 @@ class MatchReport:
     error_pairs: int
     unmatched_idle_jobs: int
 
+    def problem(self) -> str | None:
+        """One log line about pairs that evaluated to UNDEFINED or ERROR, or None if none."""
+        if not (self.undefined_pairs or self.error_pairs):
+            return None
+        return (
+            f"match expression {self.expression!r}: {self.error_pairs} (job group, entry) "
+            f"pairs evaluated to ERROR and {self.undefined_pairs} to UNDEFINED out of "
+            f"{self.pairs}; counted as no match"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

@@ -387,6 +387,11 @@ def test_decide_reports_errors_once_and_carries_history() -> None:
     groups = group_jobs(jobs, expr.job_attrs, now=NOW)
     decision = decide(groups, [Entry("E1", "A"), Entry("E2", "B")], [], expr)
     assert decision.report.error_pairs == 2
+    line = decision.report.problem()
+    assert line is not None and "2 (job group, entry) pairs evaluated to ERROR" in line
+    assert expr.text in line
+    clean = decide(groups, [], [], expr)
+    assert clean.report.problem() is None
     assert decision.report.unmatched_idle_jobs == 1
     assert all(r.req_idle_glideins == 0 for r in decision.requests)
     assert decision.history["E1"].no_idle_jobs == 1
