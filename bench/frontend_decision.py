@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import resource
 import statistics
@@ -31,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# One core: keep numpy's thread pools (unused by this code path anyway) to one thread.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from gwms_core.frontend import (
+from gwms_core.frontend import (  # noqa: E402  (after sys.path and thread settings)
     JOB_IDLE,
     Entry,
     GroupConfig,
