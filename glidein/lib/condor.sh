@@ -1,0 +1,301 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2016 # $(NAME) in single quotes is HTCondor macro syntax, not shell
+# glidein/lib/condor.sh - HTCondor for the glidein: locate binaries, write the startd-only
+# configuration, run condor_master in the foreground.
+#
+# Sourced library: defines functions, runs nothing. Uses lib/attrs.sh and lib/log.sh.
+#
+# Attributes read (from GWMS_ATTRS_FILE; defaults in brackets, docs/glidein.md):
+#   GLIDEIN_CPUS GLIDEIN_MEMORY GLIDEIN_GPUS    slot size (set by the cpu/memory and GPU
+#                                              scripts) [1, 2000, 0]
+#   GLIDEIN_Max_Walltime [172800]  GLIDEIN_Shutdown_Grace [300]
+#   GLIDEIN_Retire_Margin [Max_Walltime/4]   GLIDEIN_Max_Idle [1200]
+#   GLIDEIN_Start GLIDEIN_Entry_Start GLIDECLIENT_Start GLIDECLIENT_Group_Start
+#   GLIDEIN_Custom_Start                         START components [all true]
+#   GLIDEIN_BLACKHOLE_RATE [0 = off]  GLIDEIN_BLACKHOLE_NUMJOBS [10]
+#   GLIDEIN_Use_CCB [false]  GLIDEIN_Use_Shared_Port [true]
+#   GLIDEIN_Collector (collector host[:port], from --collector)
+# Advertised: every attribute of the attribute file (STARTD_ATTRS), plus GLIDEIN_ToRetire,
+#   GLIDEIN_ToDie, GLIDEIN_BLACKHOLE, IS_GLIDEIN.
+
+# gwms_condor_locate RELEASE_CANDIDATE...
+# Print "RELEASE_DIR SBIN BIN LIBEXEC" (one line, space separated) for the first
+# candidate directory holding condor_master under sbin/ or usr/sbin/; with no candidate
+# found, use the condor_master on PATH (an installed HTCondor). Returns 1 when none.
+gwms_condor_locate() {
+  local cand rel master libexec
+  for cand in "$@"; do
+    [[ -n $cand && -d $cand ]] || continue
+    for rel in "$cand" "${cand}/usr"; do
+      if [[ -x ${rel}/sbin/condor_master ]]; then
+        libexec=${rel}/libexec
+        [[ -d ${rel}/libexec/condor ]] && libexec=${rel}/libexec/condor
+        printf '%s %s %s %s\n' "$rel" "${rel}/sbin" "${rel}/bin" "$libexec"
+        return 0
+      fi
+    done
+  done
+  master=$(command -v condor_master 2>/dev/null) || return 1
+  rel=${master%/*}
+  rel=${rel%/*}
+  [[ -n $rel ]] || rel=/
+  libexec=${rel}/libexec
+  [[ -d ${rel}/libexec/condor ]] && libexec=${rel}/libexec/condor
+  printf '%s %s %s %s\n' "$rel" "${master%/*}" "${rel}/bin" "$libexec"
+}
+
+# gwms_condor_extract TARBALL DEST
+# Unpack a condor tarball into DEST; print the directory to search for condor_master
+# (DEST, or its single top-level directory). Returns 1 when tar fails.
+gwms_condor_extract() {
+  local tarball=$1 dest=$2
+  local -a tops=()
+  mkdir -p "$dest"
+  tar -xf "$tarball" -C "$dest" 2>&1 || return 1
+  mapfile -t tops < <(find "$dest" -mindepth 1 -maxdepth 1)
+  if ((${#tops[@]} == 1)) && [[ -d ${tops[0]} && ! -d ${dest}/sbin && ! -d ${dest}/usr ]]; then
+    printf '%s' "${tops[0]}"
+  else
+    printf '%s' "$dest"
+  fi
+}
+
+# gwms_condor_config_value VALUE
+# VALUE as a ClassAd literal safe in a configuration file ('$' written as $(DOLLAR)).
+gwms_condor_config_value() {
+  local v
+  v=$(gwms_classad_value "$1")
+  printf '%s' "${v//\$/\$(DOLLAR)}"
+}
+
+# gwms_condor_start_expr [FILE]
+# Print the START expression: the conjunction of the non-empty start components
+# GLIDEIN_Start, GLIDEIN_Entry_Start, GLIDECLIENT_Start, GLIDECLIENT_Group_Start,
+# GLIDEIN_Custom_Start (each in parentheses), then the glidein's own conditions: not
+# after GLIDEIN_ToRetire, not while the site drains the node, not after a black-hole
+# latch, not while a periodic script reports failure (GWMS_CRON_FAILED, true when any
+# GWMS_CRON_<job>_FAILED published by a periodic script is true).
+gwms_condor_start_expr() {
+  local file=${1:-${GWMS_ATTRS_FILE:-}} key value expr=
+  for key in GLIDEIN_Start GLIDEIN_Entry_Start GLIDECLIENT_Start GLIDECLIENT_Group_Start \
+    GLIDEIN_Custom_Start; do
+    value=$(gwms_attr_get "$key" "$file") || continue
+    [[ -n ${value//[[:space:]]/} ]] || continue
+    expr+="(${value}) && "
+  done
+  expr+='(time() < GLIDEIN_ToRetire) && (SiteWMS_WN_Draining =!= true)'
+  expr+=' && (GLIDEIN_BLACKHOLE =!= true) && (GWMS_CRON_FAILED =!= true)'
+  printf '%s' "$expr"
+}
+
+# gwms_condor_times NOW WALLTIME GRACE MARGIN
+# Print "TODIE TORETIRE": die = NOW + WALLTIME - GRACE, retire = die - MARGIN; neither
+# earlier than NOW + 60 s (a glidein with too short a walltime still registers).
+gwms_condor_times() {
+  local now=$1 walltime=$2 grace=$3 margin=$4 todie toretire
+  todie=$((now + walltime - grace))
+  ((todie >= now + 60)) || todie=$((now + 60))
+  toretire=$((todie - margin))
+  ((toretire >= now + 60)) || toretire=$((now + 60))
+  ((toretire <= todie)) || toretire=$todie
+  printf '%s %s' "$todie" "$toretire"
+}
+
+# gwms_jwt_claim TOKEN_FILE CLAIM
+# Print a string claim (e.g. sub, iss) from the payload of the JWT in TOKEN_FILE. Only
+# the payload (not secret) is decoded; tracing is off meanwhile. Returns 1 if absent.
+gwms_jwt_claim() {
+  local file=$1 claim=$2 token payload json xtrace='' rc=1
+  [[ $- == *x* ]] && xtrace=1
+  { set +x; } 2>/dev/null
+  if token=$(gwms_http_read_token "$file"); then
+    payload=${token#*.}
+    payload=${payload%%.*}
+    token=
+    payload=${payload//-/+}
+    payload=${payload//_//}
+    while ((${#payload} % 4)); do payload+='='; done
+    if json=$(printf '%s' "$payload" | base64 -d 2>/dev/null) &&
+      [[ $json =~ \"${claim}\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then
+      printf '%s' "${BASH_REMATCH[1]}"
+      rc=0
+    fi
+  fi
+  [[ -n $xtrace ]] && set -x
+  return "$rc"
+}
+
+# gwms_condor_config_render WORK_DIR RELEASE_LINE NOW TOKEN_IDENTITY CRON_LIST [FILE]
+# Print the complete condor_config of a startd-only glidein. RELEASE_LINE is the output
+# of gwms_condor_locate; NOW the start time (epoch); TOKEN_IDENTITY the token's subject
+# (allowed to administer the glidein; may be empty); CRON_LIST a file of
+# "<job name> <staged name> <level> <period>" lines for STARTD_CRON.
+gwms_condor_config_render() {
+  local work=$1 release_line=$2 now=$3 identity=$4 cron_list=$5
+  local file=${6:-${GWMS_ATTRS_FILE:-}}
+  local rel sbin bin libexec cpus memory gpus walltime grace margin idle todie toretire
+  local collector rate numjobs name key value job staged level period failed=
+  local -a keys=() jobs=()
+  read -r rel sbin bin libexec <<<"$release_line"
+  cpus=$(gwms_attr_default GLIDEIN_CPUS 1 "$file")
+  memory=$(gwms_attr_default GLIDEIN_MEMORY 2000 "$file")
+  gpus=$(gwms_attr_default GLIDEIN_GPUS 0 "$file")
+  walltime=$(gwms_attr_default GLIDEIN_Max_Walltime 172800 "$file")
+  grace=$(gwms_attr_default GLIDEIN_Shutdown_Grace 300 "$file")
+  margin=$(gwms_attr_default GLIDEIN_Retire_Margin "$((walltime / 4))" "$file")
+  idle=$(gwms_attr_default GLIDEIN_Max_Idle 1200 "$file")
+  collector=$(gwms_attr_default GLIDEIN_Collector '' "$file")
+  rate=$(gwms_attr_default GLIDEIN_BLACKHOLE_RATE 0 "$file")
+  numjobs=$(gwms_attr_default GLIDEIN_BLACKHOLE_NUMJOBS 10 "$file")
+  name=$(gwms_attr_default GLIDEIN_Name "glidein_$$" "$file")
+  for key in cpus memory gpus walltime grace margin idle numjobs; do
+    if [[ ! ${!key} =~ ^[0-9]+$ ]]; then
+      printf 'glidein attribute for %s is not a whole number: %s\n' "$key" "${!key}" >&2
+      return 1
+    fi
+  done
+  if [[ ! $rate =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+    printf 'GLIDEIN_BLACKHOLE_RATE is not a number: %s\n' "$rate" >&2
+    return 1
+  fi
+  if [[ -z $collector ]]; then
+    printf 'no collector: give --collector HOST[:PORT]\n' >&2
+    return 1
+  fi
+  read -r todie toretire < <(gwms_condor_times "$now" "$walltime" "$grace" "$margin")
+  mapfile -t keys < <(gwms_attrs_keys "$file")
+
+  cat <<EOF
+# condor_config of a glidein startd, written by glidein_startup.sh (lib/condor.sh).
+# Only this file is read: no LOCAL_CONFIG_FILE, no LOCAL_CONFIG_DIR.
+RELEASE_DIR = ${rel}
+SBIN = ${sbin}
+BIN = ${bin}
+LIBEXEC = ${libexec}
+LOCAL_DIR = ${work}/condor
+LOG = \$(LOCAL_DIR)/log
+SPOOL = \$(LOCAL_DIR)/spool
+EXECUTE = \$(LOCAL_DIR)/execute
+LOCK = \$(LOCAL_DIR)/lock
+RUN = \$(LOCAL_DIR)/run
+LOCAL_CONFIG_FILE =
+LOCAL_CONFIG_DIR =
+REQUIRE_LOCAL_CONFIG_FILE = false
+
+# Pool
+CONDOR_HOST = ${collector}
+COLLECTOR_HOST = \$(CONDOR_HOST)
+DAEMON_LIST = MASTER, STARTD
+MASTER_NAME = ${name}
+STARTD_NAME = ${name}
+USE_SHARED_PORT = $(gwms_attr_default GLIDEIN_Use_Shared_Port true "$file")
+EOF
+  if [[ $(gwms_attr_default GLIDEIN_Use_CCB false "$file") == true ]]; then
+    printf 'CCB_ADDRESS = %s\n' '$(COLLECTOR_HOST)'
+  fi
+  cat <<EOF
+
+# Security: the startd authenticates with the IDTOKEN it was given (mode 600 copy), and
+# runs beside any HTCondor of the node itself.
+SEC_TOKEN_DIRECTORY = \$(LOCAL_DIR)/tokens.d
+SEC_TOKEN_SYSTEM_DIRECTORY = \$(LOCAL_DIR)/tokens.d
+SEC_PASSWORD_DIRECTORY = \$(LOCAL_DIR)/passwords.d
+SEC_DEFAULT_AUTHENTICATION = REQUIRED
+SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS
+SEC_CLIENT_AUTHENTICATION_METHODS = IDTOKENS
+SEC_DEFAULT_INTEGRITY = REQUIRED
+SEC_DEFAULT_ENCRYPTION = REQUIRED
+SEC_READ_AUTHENTICATION = OPTIONAL
+SEC_CLIENT_AUTHENTICATION = OPTIONAL
+SEC_ENABLE_MATCH_PASSWORD_AUTHENTICATION = True
+SEC_USE_FAMILY_SESSION = False
+ALLOW_READ = *
+ALLOW_WRITE = *
+ALLOW_DAEMON = *
+ALLOW_NEGOTIATOR = *
+ALLOW_ADMINISTRATOR = ${identity:-nobody@nowhere}
+EOF
+  cat <<EOF
+
+# Execution inside a batch job (no namespaces; the batch system owns the processes)
+MOUNT_UNDER_SCRATCH =
+USE_PID_NAMESPACES = false
+STARTER_ALLOW_RUNAS_OWNER = false
+UPDATE_INTERVAL = 60
+
+# One partitionable slot sized from detection
+NUM_CPUS = ${cpus}
+MEMORY = ${memory}
+NUM_SLOTS = 1
+NUM_SLOTS_TYPE_1 = 1
+SLOT_TYPE_1 = cpus=100%, memory=100%, disk=100%, swap=100%$( ((gpus > 0)) && printf ', gpus=100%%')
+SLOT_TYPE_1_PARTITIONABLE = true
+EOF
+  if ((gpus > 0)); then
+    printf 'use feature : GPUs\n'
+  fi
+  cat <<EOF
+
+# Lifetime: no new job after GLIDEIN_ToRetire, everything ends at GLIDEIN_ToDie
+GLIDEIN_ToDie = ${todie}
+GLIDEIN_ToRetire = ${toretire}
+GLIDEIN_Max_Idle = ${idle}
+IS_GLIDEIN = true
+STARTD_NOCLAIM_SHUTDOWN = ${idle}
+GWMS_NO_CHILDREN = ifThenElse(isUndefined(NumDynamicSlots), Cpus =?= TotalSlotCpus, NumDynamicSlots == 0)
+STARTD.DAEMON_SHUTDOWN = (time() > GLIDEIN_ToDie) || ((PartitionableSlot =?= true) && \$(GWMS_NO_CHILDREN) && ((time() > GLIDEIN_ToRetire) || (GLIDEIN_BLACKHOLE =?= true) || (SiteWMS_WN_Draining =?= true)))
+MASTER.DAEMON_SHUTDOWN = (STARTD_StartTime =?= 0)
+MAXJOBRETIREMENTTIME = ifThenElse(SiteWMS_WN_Preempt =?= true, 0, GLIDEIN_ToDie - time())
+PREEMPT = (SiteWMS_WN_Preempt =?= true) || (time() > GLIDEIN_ToDie)
+WANT_SUSPEND = false
+SUSPEND = false
+KILL = false
+
+# Black-hole protection: jobs ending faster than GLIDEIN_BLACKHOLE_RATE per second over
+# at least GLIDEIN_BLACKHOLE_NUMJOBS jobs stop new matches; the startd then exits once idle.
+GLIDEIN_BLACKHOLE_RATE = ${rate}
+GLIDEIN_BLACKHOLE_NUMJOBS = ${numjobs}
+EOF
+  if [[ $rate =~ ^0*(\.0*)?$ ]]; then
+    printf 'GLIDEIN_BLACKHOLE = false\n'
+  else
+    cat <<EOF
+GWMS_BLACKHOLE_NOW = (RecentJobBusyTimeCount >= ${numjobs}) && (RecentJobBusyTimeAvg < (1.0 / ${rate}))
+GLIDEIN_BLACKHOLE = ifThenElse(isUndefined(\$(GWMS_BLACKHOLE_NOW)), false, \$(GWMS_BLACKHOLE_NOW))
+STARTD_LATCH_EXPRS = GLIDEIN_BLACKHOLE
+EOF
+  fi
+  printf '\nSTART = %s\n' "$(gwms_condor_start_expr "$file")"
+  printf '\n# Glidein attributes (GWMS_ATTRS_FILE)\n'
+  for key in "${keys[@]}"; do
+    value=$(gwms_attr_get "$key" "$file")
+    printf '%s = %s\n' "$key" "$(gwms_condor_config_value "$value")"
+  done
+  printf '%s' 'STARTD_ATTRS = $(STARTD_ATTRS) IS_GLIDEIN GLIDEIN_ToDie GLIDEIN_ToRetire GLIDEIN_Max_Idle GLIDEIN_BLACKHOLE GLIDEIN_BLACKHOLE_RATE GLIDEIN_BLACKHOLE_NUMJOBS'
+  for key in "${keys[@]}"; do
+    printf ' %s' "$key"
+  done
+  printf '\n%s\n' 'MASTER_ATTRS = $(MASTER_ATTRS) IS_GLIDEIN GLIDEIN_ToDie GLIDEIN_ToRetire'
+  if [[ -s $cron_list ]]; then
+    printf '\n# Periodic scripts (startd cron), run through bin/gwms_cron_wrapper\n'
+    while read -r job staged level period; do
+      [[ -n $job ]] || continue
+      jobs+=("$job")
+      cat <<EOF
+STARTD_CRON_${job}_EXECUTABLE = ${work}/bin/gwms_cron_wrapper
+STARTD_CRON_${job}_ARGS = ${job}
+STARTD_CRON_${job}_MODE = Periodic
+STARTD_CRON_${job}_PERIOD = ${period}
+STARTD_CRON_${job}_KILL = true
+STARTD_CRON_${job}_CWD = ${work}
+# ${staged} (${level})
+EOF
+    done <"$cron_list"
+    printf 'STARTD_CRON_JOBLIST = %s\n' "${jobs[*]}"
+    for job in "${jobs[@]}"; do
+      failed+="${failed:+ || }(GWMS_CRON_${job}_FAILED =?= true)"
+    done
+  fi
+  printf 'GWMS_CRON_FAILED = %s\n' "${failed:-false}"
+  printf '%s\n' 'STARTD_ATTRS = $(STARTD_ATTRS) GWMS_CRON_FAILED'
+}
