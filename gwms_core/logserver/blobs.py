@@ -8,6 +8,7 @@ checked again here, so no path leaves the glidein's own directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -71,10 +72,8 @@ class BlobStore:
         """Remove a glidein's directory and everything in it."""
         shutil.rmtree(self.path(entry, glidein), ignore_errors=True)
         parent = self.root / entry
-        try:
-            parent.rmdir()
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # only when empty
 
     def count_files(self) -> int:
         """How many files are stored (used by tests and ``gwms logserver stats``)."""

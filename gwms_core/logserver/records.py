@@ -136,8 +136,16 @@ def _decode_file(obj: Any, lineno: int, budget: int) -> tuple[str, bytes]:
     except (binascii.Error, ValueError) as exc:
         raise UploadError(422, f"line {lineno}: 'file.data' is not base64") from exc
     try:
+        chunks: list[bytes] = []
+        size = 0
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
-            content = gz.read(budget + 1)
+            while size <= budget:
+                chunk = gz.read(256 * 1024)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        content = b"".join(chunks)
     except (OSError, EOFError, zlib.error) as exc:
         raise UploadError(422, f"line {lineno}: 'file.data' is not gzip data") from exc
     if len(content) > budget:
@@ -187,13 +195,15 @@ def parse_upload(body: bytes, sanitizer: Sanitizer, *,
     out: list[str] = []
     count = [0]
     budget = max_inflated
+    parsed: list[tuple[int, Any]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            parsed.append((lineno, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise UploadError(400, f"line {lineno}: not JSON ({exc.msg})") from exc
+    for lineno, obj in parsed:
         if not isinstance(obj, dict):
             raise UploadError(422, f"line {lineno}: a record must be a JSON object")
         t = _parse_time(obj.get("time"), lineno)

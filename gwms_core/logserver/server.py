@@ -177,8 +177,8 @@ class LogServer:
 
     def start(self) -> None:
         """Serve in background threads (HTTP and retention)."""
-        t = threading.Thread(target=self.httpd.serve_forever, name="logserver-http",
-                             daemon=True)
+        t = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                             name="logserver-http", daemon=True)
         t.start()
         r = threading.Thread(target=self._retention_loop, name="logserver-retention",
                              daemon=True)

@@ -189,9 +189,9 @@ def glidein_page(user: str, row: GlideinRow, files: Sequence[FileRow],
         blocks = []
         for ln in out:
             if ln.attachment is not None:
-                blocks.append(f'<h3>{_e(ln.attachment)} <a href="'
-                              f'{_e(download_href(f.entry, f.glidein, ln.file, ln.attachment, ln.seq))}'
-                              f'">download</a></h3><pre>{_e(ln.text)}</pre>')
+                href = download_href(f.entry, f.glidein, ln.file, ln.attachment, ln.seq)
+                blocks.append(f'<h3>{_e(ln.attachment)} <a href="{_e(href)}">download</a>'
+                              f"</h3><pre>{_e(ln.text)}</pre>")
             else:
                 blocks.append(f'<pre class="sev-{_e(ln.severity)}">[{_e(ln.severity)}] '
                               f"{_e(ln.text)}</pre>")

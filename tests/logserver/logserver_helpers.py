@@ -1,0 +1,135 @@
+"""Helpers of the log server tests: certificates, a running server handle, sample logs."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import json
+import shutil
+import ssl
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gwms_core.logserver.server import LogServer
+from gwms_core.logserver.tokens import KeyRing, mint
+
+VIEWER = ("viewer1", "viewer-password")
+ADMIN = ("admin1", "admin-password")
+
+
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost (openssl, else cryptography)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    if shutil.which("openssl"):
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True)
+        return cert, key
+    crypto = pytest.importorskip("cryptography", reason="neither openssl nor cryptography")
+    del crypto
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    pk = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    c = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+         .public_key(pk.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(hours=1))
+         .not_valid_after(now + dt.timedelta(days=2))
+         .add_extension(x509.SubjectAlternativeName(
+             [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+             critical=False)
+         .sign(pk, hashes.SHA256()))
+    cert.write_bytes(c.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(pk.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    return cert, key
+
+
+@dataclass
+class Running:
+    """A started server and how to talk to it."""
+
+    server: LogServer
+    cafile: Path
+    data_dir: Path
+
+    def conn(self) -> http.client.HTTPSConnection:
+        ctx = ssl.create_default_context(cafile=str(self.cafile))
+        return http.client.HTTPSConnection("127.0.0.1", self.server.port, context=ctx,
+                                           timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        c = self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def stored_files(self) -> list[Path]:
+        """Every file under the log directory (temporary files included)."""
+        return sorted(p for p in (self.data_dir / "logs").rglob("*") if p.is_file())
+
+
+def gz64(data: bytes) -> str:
+    return base64.b64encode(gzip.compress(data)).decode()
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    return ("\n".join(json.dumps(r) for r in records) + "\n").encode()
+
+
+def failing_log(t0: float = 1_764_000_000.0, word: str = "quasarflux",
+                attrs: dict[str, str] | None = None) -> bytes:
+    """A glidein log whose validation script fails and prints ``word``."""
+    a = {"factory": "fact1", "frontend": "fe-cms", "node": "wn042.example.org",
+         "job_id": "1234.0"}
+    a.update(attrs or {})
+    return jsonl([
+        {"time": t0, "script": "glidein_startup.sh", "pid": 100, "severity": "info",
+         "message": "glidein starting", "event": "start", "attrs": a},
+        {"time": t0 + 1, "script": "validate_node.sh", "pid": 101, "severity": "info",
+         "message": "checking scratch space", "event": "script_start"},
+        {"time": t0 + 2, "script": "validate_node.sh", "pid": 101, "severity": "error",
+         "file": {"name": "validate_node.out", "encoding": "gzip+base64",
+                  "data": gz64(f"df: /scratch 1 GB free\n{word}: need 10 GB\n".encode())}},
+        {"time": t0 + 3, "script": "validate_node.sh", "pid": 101, "severity": "error",
+         "message": "validation failed", "event": "script_end", "exit_code": 2},
+        {"time": t0 + 4, "script": "glidein_startup.sh", "pid": 100, "severity": "info",
+         "message": "glidein ending", "event": "end", "exit_code": 2},
+    ])
+
+
+def good_log(t0: float = 1_764_000_100.0) -> bytes:
+    return jsonl([
+        {"time": t0, "script": "glidein_startup.sh", "pid": 200, "severity": "info",
+         "message": "glidein starting", "event": "start",
+         "attrs": {"factory": "fact1", "frontend": "fe-atlas", "node": "wn007"}},
+        {"time": t0 + 50, "script": "condor_startup.sh", "pid": 201, "severity": "info",
+         "message": "startd joined the pool"},
+        {"time": t0 + 90, "script": "glidein_startup.sh", "pid": 200, "severity": "info",
+         "message": "glidein ending", "event": "end", "exit_code": 0},
+    ])
+
+
+def bearer(keyring: KeyRing, entry: str, glidein: str, **kw: Any) -> dict[str, str]:
+    return {"Authorization": "Bearer " + mint(keyring, entry, glidein, **kw),
+            "Content-Type": "application/x-ndjson"}
