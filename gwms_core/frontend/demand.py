@@ -96,6 +96,7 @@ def group_jobs(
     getter = operator.itemgetter(*names)
     old_cut = now - old_idle_age
     counts: dict[tuple[Any, ...], list[int]] = {}
+    originals: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # keys that had to be frozen
     for job in jobs:
         status = job.status
         if status != JOB_IDLE and status != JOB_RUNNING:
@@ -108,7 +109,9 @@ def group_jobs(
         try:
             slot = counts.get(key)
         except TypeError:  # an unhashable value (a list or a nested ad)
-            key = tuple(_freeze(v) for v in key)
+            frozen = tuple(_freeze(v) for v in key)
+            originals.setdefault(frozen, key)
+            key = frozen
             slot = counts.get(key)
         if slot is None:
             slot = counts[key] = [0, 0, 0]
@@ -120,7 +123,8 @@ def group_jobs(
             slot[2] += 1
     groups = []
     for key, (idle, old_idle, running) in counts.items():
-        values = {n: v for n, v in zip(names, key, strict=True) if v is not MISSING}
+        raw = originals.get(key, key)
+        values = {n: v for n, v in zip(names, raw, strict=True) if v is not MISSING}
         groups.append(
             JobGroup(
                 key=key,

@@ -76,6 +76,21 @@ def test_group_jobs_reads_names_case_insensitively_and_missing_as_undefined() ->
     assert no_sites.memory == 0  # RequestMemory missing
 
 
+def test_list_and_ad_valued_attributes_group_and_match_through_classad2() -> None:
+    expr = MatchExpression.compile("member(glidein.GLIDEIN_Site, job.Sites)")
+    jobs = [
+        Job("s", 1, i, JOB_IDLE, NOW, {"Sites": ["A", "B"], "RequestCpus": 1}) for i in range(3)
+    ] + [Job("s", 2, 0, JOB_IDLE, NOW, {"Sites": ["C"], "RequestCpus": 1})]
+    groups = group_jobs(jobs, expr.job_attrs, now=NOW)
+    assert sorted(g.idle for g in groups) == [1, 3]
+    assert all(isinstance(g.attrs["Sites"], list) for g in groups)  # values kept as they came
+    result = match_groups(expr, groups, [Entry("E1", "A"), Entry("E2", "C")])
+    rows = result.matches.tolist()
+    by_sites = {tuple(g.attrs["Sites"]): row for g, row in zip(groups, rows, strict=True)}
+    assert by_sites == {("A", "B"): [True, False], ("C",): [False, True]}
+    assert result.classad_pairs == 4
+
+
 def test_group_cores_found_whatever_the_spelling_in_the_expression() -> None:
     jobs = [Job("s", 1, 0, JOB_IDLE, NOW, {"RequestCpus": 8, "RequestMemory": 100})]
     (group,) = group_jobs(jobs, ["requestcpus", "REQUESTMEMORY"], now=NOW)
