@@ -371,6 +371,9 @@ def test_decide_counts_idle_glideins_against_demand() -> None:
     # (9 + 0 running) * 1.15 + 1 = 11.35 -> 11
     assert req.req_max_glideins == 11
     assert req.monitor["EffectiveIdle"] == 9 and req.monitor["GlideinsIdle"] == 3
+    ad = req.classad_attrs()
+    assert (ad["ReqIdleGlideins"], ad["ReqMaxGlideins"], ad["ReqRemoveExcess"]) == (3, 11, "NO")
+    assert ad["GlideinMonitorGlideinsIdle"] == 3
 
 
 def test_decide_min_running_keeps_demand_with_an_empty_queue() -> None:
