@@ -1,0 +1,191 @@
+"""ClassAds the factory advertises and the submit descriptions it builds (pure).
+
+* :func:`entry_ad`: one ``MyType = "glidefactory"`` ad per entry: what the entry
+  offers (site, size, grid type), its limits and its glidein counts.
+* :func:`client_ad`: one ``MyType = "glidefactoryclient"`` ad per (entry, client) that
+  sent a request: the counts of that client's glideins and whether the request was
+  accepted (a refusal is reported here, with its reason).
+* :func:`submit_description`: the submit commands of a glidein batch.
+
+Attribute names: docs/factory.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gwms_core.entries import Entry
+from gwms_core.factory import attrs as A
+from gwms_core.factory.model import Counts, Request
+from gwms_core.types import BackendHandler
+
+
+def ad_name(entry: str, glidein: str, factory: str) -> str:
+    """``entry@glidein@factory``: the entry ad's ``Name`` and what requests put in ``ReqName``."""
+    return f"{entry}@{glidein}@{factory}"
+
+
+def grid_type_label(entry: Entry) -> str:
+    """``GLIDEIN_GridType``: the grid type, with the batch system for ``batch``."""
+    if entry.grid_type == "batch":
+        return f"batch {entry.batch_system or 'slurm'}"
+    return entry.grid_type
+
+
+def entry_ad(entry: Entry, factory: str, glidein: str, counts: Counts,
+             grid_resource: str = "") -> dict[str, Any]:
+    """The ``glidefactory`` ad of one entry."""
+    lim = entry.limits
+    ad: dict[str, Any] = {str(k): v for k, v in entry.attrs.items()}
+    ad.update({
+        "MyType": A.ENTRY_MYTYPE,
+        "Name": ad_name(entry.name, glidein, factory),
+        "FactoryName": factory,
+        "GlideinName": glidein,
+        "EntryName": entry.name,
+        "GLIDEIN_Site": entry.site,
+        "GLIDEIN_CPUS": entry.cpus,
+        "GLIDEIN_MaxMemMBs": entry.memory_mb,
+        "GLIDEIN_Max_Walltime": entry.walltime_s,
+        "GLIDEIN_GPUs": entry.gpus,
+        "GLIDEIN_GridType": grid_type_label(entry),
+        "GLIDEIN_Gatekeeper": entry.gatekeeper,
+        "GLIDEIN_GridResource": grid_resource,
+        "GLIDEIN_OS": entry.os,
+        "GLIDEIN_Queue": entry.queue,
+        "GLIDEIN_In_Downtime": entry.in_downtime,
+        "GLIDEIN_SupportedAuthenticationMethod": entry.auth_method,
+        "GlideinAllowedFrontends": ",".join(entry.allowed_frontends),
+        "GlideinConfigPerEntryMaxGlideins": lim.max_glideins,
+        "GlideinConfigPerEntryMaxIdle": lim.max_idle,
+        "GlideinConfigPerEntryMaxHeld": lim.max_held,
+        "GlideinConfigPerFrontendMaxGlideins": lim.per_frontend_max_glideins,
+        "GlideinConfigPerFrontendMaxIdle": lim.per_frontend_max_idle,
+        "GlideinConfigPerFrontendMaxHeld": lim.per_frontend_max_held,
+    })
+    ad.update(monitor_attrs("GlideinMonitorTotalStatus", counts))
+    return ad
+
+
+def monitor_attrs(prefix: str, counts: Counts) -> dict[str, int]:
+    """``<prefix>Idle``, ``Running``, ``Held``, ... from a :class:`Counts`."""
+    return {
+        f"{prefix}Unsubmitted": counts.unsubmitted,
+        f"{prefix}Idle": counts.waiting,
+        f"{prefix}Running": counts.running,
+        f"{prefix}Held": counts.held,
+        f"{prefix}Removed": counts.removed,
+        f"{prefix}Total": counts.total,
+    }
+
+
+def client_ad(entry: str, client: str, factory: str, glidein: str, counts: Counts,
+              identity: str = "", refused: str = "",
+              request: Request | None = None) -> dict[str, Any]:
+    """The ``glidefactoryclient`` ad for one (entry, client)."""
+    ad: dict[str, Any] = {
+        "MyType": A.CLIENT_STATUS_MYTYPE,
+        "Name": f"{ad_name(entry, glidein, factory)}@{client}",
+        "ReqClientName": client,
+        "FactoryName": factory,
+        "GlideinName": glidein,
+        "EntryName": entry,
+        "GwmsClientIdentity": identity,
+        "GwmsRequestAccepted": not refused,
+        "GwmsRequestRefusedReason": refused,
+    }
+    if request is not None:
+        ad["GlideinMonitorRequestedIdle"] = request.idle
+        ad["GlideinMonitorRequestedMaxGlideins"] = request.max_glideins
+    ad.update(monitor_attrs("GlideinMonitorStatus", counts))
+    return ad
+
+
+def classad_string(value: str) -> str:
+    """A Python string as a quoted ClassAd string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url: str,
+                      manifest_sha256: str, collector: str = "",
+                      extra: Mapping[str, str] | None = None) -> str:
+    """The glidein's command line (``glidein_startup.sh`` options), as HTCondor ``arguments``.
+
+    The frontend and group come from the client name ``frontend.group`` when it has that
+    form; request parameters (``GlideinParam*``) become ``--param KEY=VALUE``.
+    """
+    frontend, _, group = request.client.partition(".")
+    args = ["--manifest-url", manifest_url, "--manifest-sha256", manifest_sha256,
+            "--factory", factory, "--entry", entry.name, "--frontend", frontend,
+            "--site", entry.site, "--walltime", str(entry.walltime_s)]
+    if group:
+        args += ["--group", group]
+    if collector:
+        args += ["--collector", collector]
+    for key, value in sorted({**request.params, **(extra or {})}.items()):
+        args += ["--param", f"{key}={value}"]
+    # HTCondor's "new" argument syntax: the whole string in double quotes, each argument
+    # in single quotes when it contains spaces or quotes.
+    parts = []
+    for a in args:
+        if any(c in a for c in " \t'\""):
+            parts.append("'" + a.replace("'", "''").replace('"', '""') + "'")
+        else:
+            parts.append(a)
+    return '"' + " ".join(parts) + '"'
+
+
+def submit_description(
+    entry: Entry,
+    backend: BackendHandler,
+    backend_options: Mapping[str, Any],
+    request: Request,
+    *,
+    factory: str,
+    glidein: str,
+    submission_id: str,
+    executable: str,
+    arguments: str,
+    log_dir: str = "",
+    plugin_attrs: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The submit description of one batch of glideins for ``request`` at ``entry``.
+
+    Backend commands first, then the entry's ``submit_attrs`` and plugin commands
+    (``gwms_submit_attributes``), then the factory's own tags, which nothing overrides.
+    """
+    desc: dict[str, str] = {
+        "universe": "grid",
+        "grid_resource": backend.grid_resource(entry),
+        "executable": executable,
+        "arguments": arguments,
+        "transfer_executable": "true",
+        "should_transfer_files": "YES",
+        "when_to_transfer_output": "ON_EXIT",
+        "notification": "Never",
+    }
+    desc.update(backend.submit_description(entry, backend_options))
+    desc.update(dict(entry.submit_attrs))
+    desc.update(dict(plugin_attrs or {}))
+    if log_dir:
+        desc["output"] = f"{log_dir}/$(Cluster).$(Process).out"
+        desc["error"] = f"{log_dir}/$(Cluster).$(Process).err"
+    tags = {
+        A.FACTORY: factory,
+        A.GLIDEIN_NAME: glidein,
+        A.ENTRY: entry.name,
+        A.CLIENT: request.client,
+        A.FRONTEND: request.frontend,
+        A.REQUEST: request.name,
+        A.SUBMISSION: submission_id,
+    }
+    for key, value in tags.items():
+        desc[f"+{key}"] = classad_string(value)
+    desc[f"+{A.RELEASES}"] = "0"
+    return desc
+
+
+def describe_command(desc: Mapping[str, str]) -> str:
+    """The submit description as text (for ``gwms factory status --explain`` and logs)."""
+    return "".join(f"{k} = {v}\n" for k, v in desc.items()) + "queue\n"

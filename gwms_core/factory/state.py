@@ -1,0 +1,119 @@
+"""The factory's small local state, written atomically and rebuilt when lost.
+
+The schedd queue is the truth about glideins; this file only remembers
+
+* ``pending``: submission ids written *before* their ``submit`` call, so that after a
+  crash the factory can tell which batches reached the queue (the schedd commits a
+  transaction whole or not at all);
+* counters for metrics (glideins submitted/removed/released since the file was made).
+
+Writes go to a temporary file in the same directory, are ``fsync``-ed, renamed over the
+old file, and the directory is ``fsync``-ed. A missing, truncated or garbage file is
+replaced by an empty state (reported by :attr:`State.rebuilt`); nothing in it is needed
+for correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+
+
+@dataclass(slots=True)
+class Pending:
+    """A submission recorded before its ``submit`` call."""
+
+    entry: str
+    client: str
+    count: int
+    started: float
+
+
+@dataclass(slots=True)
+class State:
+    """What :func:`load` read, or a fresh state."""
+
+    pending: dict[str, Pending] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    #: Why the state was rebuilt ("" when it was read as written).
+    rebuilt: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content."""
+        return {
+            "version": VERSION,
+            "pending": {sid: {"entry": p.entry, "client": p.client, "count": p.count,
+                              "started": p.started} for sid, p in self.pending.items()},
+            "counters": dict(self.counters),
+        }
+
+    def bump(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a counter."""
+        self.counters[name] = self.counters.get(name, 0) + n
+
+
+def new_submission_id() -> str:
+    """A unique id for one submission batch (tagged on every job as ``GwmsSubmissionId``)."""
+    return f"{int(time.time())}-{uuid.uuid4().hex[:16]}"
+
+
+def _parse(raw: Any) -> State:
+    if not isinstance(raw, dict) or raw.get("version") != VERSION:
+        raise ValueError("unknown state version")
+    pending = {}
+    for sid, p in dict(raw.get("pending", {})).items():
+        pending[str(sid)] = Pending(str(p["entry"]), str(p["client"]), int(p["count"]),
+                                    float(p["started"]))
+    counters = {str(k): int(v) for k, v in dict(raw.get("counters", {})).items()}
+    return State(pending, counters)
+
+
+def load(path: Path) -> State:
+    """Read the state file; an empty state (with ``rebuilt`` set) if missing or corrupt."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return State(rebuilt="missing")
+    try:
+        return _parse(json.loads(data.decode("utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        return State(rebuilt=f"corrupt ({type(exc).__name__})")
+
+
+def save(path: Path, state: State) -> None:
+    """Write the state atomically (temporary file, fsync, rename, fsync of the directory)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(state.to_json(), sort_keys=True).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def clean_temporaries(path: Path) -> int:
+    """Remove temporary files a crash left next to the state file; return how many."""
+    n = 0
+    for tmp in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        n += 1
+    return n

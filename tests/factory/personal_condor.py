@@ -1,0 +1,184 @@
+"""A personal HTCondor 23.9 (collector + schedd) in a Debian 13 root, for the factory tests.
+
+The daemons are Debian trixie's ``condor`` package, run with ``chroot`` inside the root
+that ``tests/factory/setup-condor-root.sh`` builds. They run as an unprivileged user
+(uid 4711, ``gwmsfact``, created on the host and in the root), listen on 127.0.0.1 at
+free ports, and accept CLAIMTOBE authentication, so that the host's PyPI ``htcondor2``
+(25.x) reaches them as ``gwmsfact`` (``SEC_CLAIMTOBE_USER``) and a test can play a
+frontend by claiming another name from another process.
+
+:func:`start` returns a :class:`PersonalCondor`, or raises :class:`Unavailable` with the
+reason (not root, no root directory) so callers can skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(os.environ.get("GWMS_FACTORY_ROOT", "/var/tmp/gwms-factory-root"))
+USER = "gwmsfact"
+UID = 4711
+
+CONFIG = """\
+LOCAL_DIR = {local}
+LOG = $(LOCAL_DIR)/log
+SPOOL = $(LOCAL_DIR)/spool
+EXECUTE = $(LOCAL_DIR)/execute
+LOCK = $(LOCAL_DIR)/lock
+RUN = $(LOCAL_DIR)/run
+RELEASE_DIR = /usr
+CONDOR_HOST = 127.0.0.1
+COLLECTOR_HOST = 127.0.0.1:{collector_port}
+NETWORK_INTERFACE = 127.0.0.1
+BIND_ALL_INTERFACES = False
+UID_DOMAIN = gwms.test
+DAEMON_LIST = MASTER COLLECTOR SCHEDD
+USE_SHARED_PORT = False
+SCHEDD_ARGS = -p {schedd_port}
+SEC_DEFAULT_AUTHENTICATION_METHODS = CLAIMTOBE
+SEC_CLIENT_AUTHENTICATION_METHODS = CLAIMTOBE
+SEC_DEFAULT_AUTHENTICATION = REQUIRED
+SEC_DEFAULT_ENCRYPTION = OPTIONAL
+SEC_DEFAULT_INTEGRITY = OPTIONAL
+ALLOW_READ = *
+ALLOW_WRITE = *
+ALLOW_ADMINISTRATOR = *
+ALLOW_DAEMON = *
+ALLOW_ADVERTISE_MASTER = *
+ALLOW_ADVERTISE_SCHEDD = *
+ALLOW_ADVERTISE_STARTD = *
+ALLOW_NEGOTIATOR = *
+MASTER_UPDATE_INTERVAL = 5
+SCHEDD_INTERVAL = 5
+GRIDMANAGER_JOB_PROBE_INTERVAL = 5
+MAX_JOBS_SUBMITTED = 100000
+MAX_JOBS_PER_OWNER = 100000
+GRIDMANAGER_MAX_SUBMITTED_JOBS_PER_RESOURCE = 100000
+"""
+
+
+class Unavailable(RuntimeError):
+    """The personal HTCondor cannot run here; the message says why."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def client_env(user: str = USER) -> dict[str, str]:
+    """Environment for a host process using htcondor2 as ``user`` against the daemons."""
+    env = dict(os.environ)
+    env.update({"CONDOR_CONFIG": "/dev/null",
+                "_condor_SEC_CLIENT_AUTHENTICATION_METHODS": "CLAIMTOBE",
+                "_condor_SEC_CLAIMTOBE_USER": user, "_condor_UID_DOMAIN": "gwms.test"})
+    return env
+
+
+def configure_client(user: str = USER) -> None:
+    """Make this process's htcondor2 a CLAIMTOBE client claiming ``user``."""
+    os.environ.update({k: v for k, v in client_env(user).items() if k.startswith(("_condor",
+                                                                                  "CONDOR"))})
+    import htcondor2
+
+    htcondor2.reload_config()
+
+
+def _ensure_user(root: Path) -> None:
+    for prefix in ([], ["chroot", str(root)]):
+        if subprocess.run([*prefix, "id", USER], capture_output=True).returncode != 0:
+            subprocess.run([*prefix, "useradd", "-u", str(UID), "-M", "-d", "/nonexistent",
+                            "-s", "/usr/sbin/nologin", USER], check=True)
+
+
+def _mount(root: Path) -> None:
+    for what, args in (("proc", ["-t", "proc", "proc"]), ("dev", ["--bind", "/dev"])):
+        target = root / what
+        if subprocess.run(["mountpoint", "-q", str(target)]).returncode != 0:
+            subprocess.run(["mount", *args, str(target)], check=True)
+
+
+@dataclass
+class PersonalCondor:
+    """A running personal HTCondor; :meth:`stop` ends it."""
+
+    root: Path
+    local: Path
+    collector: str
+    schedd_port: int
+    master_pid: int
+
+    def chroot_path(self, p: Path) -> str:
+        """Path of ``p`` (under the root) as the daemons see it."""
+        return "/" + str(p.relative_to(self.root))
+
+    def condor(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an HTCondor command inside the root as the factory user."""
+        env = {"CONDOR_CONFIG": self.chroot_path(self.local / "condor_config"),
+               "PATH": "/usr/bin:/usr/sbin:/bin:/sbin"}
+        return subprocess.run(["chroot", f"--userspec={UID}:{UID}", str(self.root),
+                               "env", *(f"{k}={v}" for k, v in env.items()), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def stop(self) -> None:
+        """Stop the daemons (the master we started, then its children) and clean up."""
+        self.condor("condor_off", "-master", "-fast")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(self.master_pid):
+            time.sleep(0.2)
+        if _alive(self.master_pid):
+            os.kill(self.master_pid, 9)
+        shutil.rmtree(self.local, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def start(root: Path = ROOT, timeout: float = 60.0) -> PersonalCondor:
+    """Start collector + schedd; return when the schedd's ad is in the collector."""
+    if os.geteuid() != 0:
+        raise Unavailable("needs root (chroot into the Debian 13 root)")
+    if not (root / ".gwms-factory-ready").exists():
+        raise Unavailable(f"no HTCondor root at {root}: run tests/factory/setup-condor-root.sh")
+    _ensure_user(root)
+    _mount(root)
+    cport, sport = free_port(), free_port()
+    local = root / "var" / "tmp" / f"gwms-pc-{os.getpid()}-{cport}"
+    for sub in ("log", "spool", "execute", "lock", "run"):
+        (local / sub).mkdir(parents=True, exist_ok=True)
+    pc = PersonalCondor(root, local, f"127.0.0.1:{cport}", sport, 0)
+    (local / "condor_config").write_text(CONFIG.format(
+        local=pc.chroot_path(local), collector_port=cport, schedd_port=sport))
+    subprocess.run(["chown", "-R", f"{UID}:{UID}", str(local)], check=True)
+    pidfile = local / "run" / "master.pid"
+    res = pc.condor("condor_master", "-pidfile", pc.chroot_path(pidfile))
+    if res.returncode != 0:
+        raise Unavailable(f"condor_master failed: {res.stderr.strip()}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pidfile.exists() and pidfile.read_text().strip():
+            pc.master_pid = int(pidfile.read_text().split()[0])
+        out = pc.condor("condor_status", "-schedd", "-af", "Name")
+        if out.returncode == 0 and out.stdout.strip():
+            return pc
+        time.sleep(0.5)
+    pc.stop()
+    raise Unavailable("the schedd did not appear in the collector within "
+                      f"{timeout:.0f} s; see {local}/log")

@@ -1,0 +1,260 @@
+"""The factory against real HTCondor 23.9 daemons (collector + schedd), grid jobs to nowhere.
+
+``batch slurm`` glideins with no Slurm stay unsubmitted (the gridmanager marks the
+resource down); ``arc`` glideins with no credentials are held at once with
+HoldReasonCode 0. That is enough to exercise submission, accounting, limits, removal,
+the held policy and crash safety against the real schedd and collector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gwms_core.factory import attrs as A
+from gwms_core.factory import state as ST
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import factory_driver as fd  # noqa: E402
+import personal_condor as pcmod  # noqa: E402
+
+FRONTEND = "vofrontend"
+
+
+def request_ad(entry: str, factory: str, idle: int, maxg: int, client: str = "vofe.main",
+               remove: str = "NO") -> dict[str, Any]:
+    return {"MyType": "glideclient", "Name": f"{entry}@{factory}@{factory}@{client}",
+            "ReqName": f"{entry}@{factory}@{factory}", "ClientName": client,
+            "ReqIdleGlideins": idle, "ReqMaxGlideins": maxg, "ReqRemoveExcess": remove}
+
+
+def spec(pc: pcmod.PersonalCondor, name: str, tmp: Path, entries: list[dict[str, Any]],
+         **kw: Any) -> dict[str, Any]:
+    return {"collector": pc.collector, "name": name, "work_dir": str(tmp), "entries": entries,
+            **kw}
+
+
+def queue(name: str, pc: pcmod.PersonalCondor) -> list[dict[str, Any]]:
+    import htcondor2
+
+    from gwms_core.factory.schedd import glidein_constraint
+
+    coll = htcondor2.Collector(pc.collector)
+    schedd = htcondor2.Schedd(coll.locate(htcondor2.DaemonType.Schedd))
+    return [dict(a) for a in schedd.query(constraint=glidein_constraint(name, name),
+                                          projection=[*A.JOB_ATTRS, "GridResource", "Owner",
+                                                      "Args"])]
+
+
+def live(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [j for j in jobs if j["JobStatus"] not in (3, 4)]
+
+
+def wait_for(cond: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def collector_ads(pc: pcmod.PersonalCondor, mytype: str) -> list[dict[str, Any]]:
+    from gwms_core.factory.collector import WmsCollector
+
+    return WmsCollector(pc.collector).query(mytype)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_request_makes_tagged_glideins_and_entry_ad(condor: pcmod.PersonalCondor,
+                                                    factory_name: str, frontend: Any,
+                                                    tmp_path: Path) -> None:
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [
+        {"name": "SLURM", "max_idle": 50, "per_frontend_max_idle": 40}]))
+    f.start()
+    frontend(FRONTEND, [request_ad("SLURM", factory_name, 5, 10)])
+    report = f.cycle(entries)
+    assert report.errors == []
+    assert report.submitted == {("SLURM", "vofe.main"): 5}
+    jobs = queue(factory_name, condor)
+    assert len(jobs) == 5
+    for j in jobs:
+        assert j[A.ENTRY] == "SLURM"
+        assert j[A.CLIENT] == "vofe.main"
+        assert j[A.FRONTEND] == f"{FRONTEND}@gwms.test"
+        assert j[A.FACTORY] == factory_name
+        assert j[A.SUBMISSION]
+        assert j["GridResource"] == "batch slurm"
+        assert j["Owner"] == pcmod.USER
+    assert len({j["ClusterId"] for j in jobs}) == 1  # one transaction
+    # second cycle: the queue already holds the request, nothing more is submitted
+    assert f.cycle(entries).submitted == {}
+    assert len(queue(factory_name, condor)) == 5
+    ads = [a for a in collector_ads(condor, "glidefactory") if a["FactoryName"] == factory_name]
+    assert len(ads) == 1
+    ad = ads[0]
+    assert ad["Name"] == f"SLURM@{factory_name}@{factory_name}"
+    assert ad["GLIDEIN_GridType"] == "batch slurm"
+    assert ad["GlideinConfigPerEntryMaxIdle"] == 50
+    assert ad["GlideinMonitorTotalStatusIdle"] == 5
+    clients = [a for a in collector_ads(condor, "glidefactoryclient")
+               if a["FactoryName"] == factory_name]
+    assert [(a["ReqClientName"], a["GwmsRequestAccepted"]) for a in clients] == [
+        ("vofe.main", True)]
+
+
+def test_refused_frontend_is_reported_and_others_served(condor: pcmod.PersonalCondor,
+                                                       factory_name: str, frontend: Any,
+                                                       tmp_path: Path) -> None:
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+    f.start()
+    frontend("intruder", [request_ad("E", factory_name, 7, 7, client="bad.main")])
+    frontend(FRONTEND, [request_ad("E", factory_name, 3, 3)])
+    report = f.cycle(entries)
+    assert [(r.client, r.identity) for r in report.refused] == [
+        ("bad.main", "intruder@gwms.test")]
+    jobs = queue(factory_name, condor)
+    assert {j[A.CLIENT] for j in jobs} == {"vofe.main"}
+    assert len(jobs) == 3
+    refused = [a for a in collector_ads(condor, "glidefactoryclient")
+               if a["FactoryName"] == factory_name and not a["GwmsRequestAccepted"]]
+    assert len(refused) == 1
+    assert "not allowed" in refused[0]["GwmsRequestRefusedReason"]
+
+
+def test_limits_hold_under_a_huge_request(condor: pcmod.PersonalCondor, factory_name: str,
+                                          frontend: Any, tmp_path: Path) -> None:
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [
+        {"name": "E", "max_glideins": 40, "max_idle": 30, "per_frontend_max_idle": 12}],
+        max_submit_per_cycle=5))
+    f.start()
+    frontend(FRONTEND, [request_ad("E", factory_name, 100000, 100000)])
+    for _ in range(5):
+        f.cycle(entries)
+        assert len(live(queue(factory_name, condor))) <= 12
+    assert len(live(queue(factory_name, condor))) == 12
+
+
+def test_lowered_request_removes_waiting_glideins(condor: pcmod.PersonalCondor,
+                                                  factory_name: str, frontend: Any,
+                                                  tmp_path: Path) -> None:
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+    f.start()
+    frontend(FRONTEND, [request_ad("E", factory_name, 10, 20)])
+    f.cycle(entries)
+    assert len(live(queue(factory_name, condor))) == 10
+    # NO: lowering the request removes nothing
+    frontend(FRONTEND, [request_ad("E", factory_name, 4, 20, remove="NO")])
+    f.cycle(entries)
+    assert len(live(queue(factory_name, condor))) == 10
+    frontend(FRONTEND, [request_ad("E", factory_name, 4, 20, remove="WAIT")])
+    report = f.cycle(entries)
+    assert sum(report.removed.values()) == 6
+    assert report.submitted == {}
+    assert len(live(queue(factory_name, condor))) == 4
+
+
+def test_held_glideins_released_then_removed(condor: pcmod.PersonalCondor, factory_name: str,
+                                             frontend: Any, tmp_path: Path) -> None:
+    # arc without credentials: the gridmanager holds the job (HoldReasonCode 0).
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [
+        {"name": "ARC", "grid_type": "arc", "gatekeeper": "127.0.0.1:1"}],
+        backoff_s=0, max_releases=2))
+    f.start()
+    frontend(FRONTEND, [request_ad("ARC", factory_name, 1, 1)])
+    f.cycle(entries)
+    (job,) = queue(factory_name, condor)
+    job_id = f"{job['ClusterId']}.{job['ProcId']}"
+
+    def state() -> dict[str, Any] | None:
+        return next((j for j in queue(factory_name, condor)
+                     if f"{j['ClusterId']}.{j['ProcId']}" == job_id), None)
+
+    seen_releases = []
+    for _ in range(3):
+        wait_for(lambda: (state() or {}).get("JobStatus") in (5, 3, None), "the hold")
+        first = state()
+        assert first is not None
+        if first["JobStatus"] != 5:
+            break
+        assert first["HoldReasonCode"] == 0
+        report = f.cycle(entries)
+        seen_releases.append(int(first.get(A.RELEASES, 0)))
+        if report.released == 0:
+            assert sum(report.removed.values()) == 1
+            break
+    assert seen_releases == [0, 1, 2]
+    after = state()
+    assert after is None or after["JobStatus"] == 3
+
+
+def test_state_file_corruption_is_survived(condor: pcmod.PersonalCondor, factory_name: str,
+                                           frontend: Any, tmp_path: Path) -> None:
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+    frontend(FRONTEND, [request_ad("E", factory_name, 4, 4)])
+    f.start()
+    f.cycle(entries)
+    for garbage in (b"", b'{"version": 1, "pend', b"\x00\xff garbage", b"[]"):
+        f.cfg.state_path.write_bytes(garbage)
+        f2, _ = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+        notes = f2.start(settle_s=0)
+        assert any("rebuilt" in n for n in notes)
+        assert f2.cycle(entries).submitted == {}
+        assert len(live(queue(factory_name, condor))) == 4
+        assert ST.load(f.cfg.state_path).rebuilt == ""
+
+
+def test_kill9_while_submitting_and_removing(condor: pcmod.PersonalCondor, factory_name: str,
+                                             frontend: Any, tmp_path: Path) -> None:
+    """SIGKILL the factory at random moments while the request swings between 30 and 6
+    idle glideins: the queue never holds more than the highest request, every job is
+    tagged with a submission id, and a final clean cycle settles at the request."""
+    rounds = int(os.environ.get("GWMS_FACTORY_KILL_ROUNDS", "25"))
+    rng = random.Random(int(os.environ.get("GWMS_FACTORY_KILL_SEED", "5")))
+    sp = spec(condor, factory_name, tmp_path, [{"name": "E"}], max_submit_per_cycle=3,
+              cycle=1, pause=0.05)
+    env = pcmod.client_env()
+    high, low = 30, 6
+    observed: list[int] = []
+    for i in range(rounds):
+        idle = high if i % 2 == 0 else low
+        frontend(FRONTEND, [request_ad("E", factory_name, idle, high, remove="IDLE")])
+        child = subprocess.Popen([sys.executable, str(HERE / "factory_driver.py"),
+                                  json.dumps(sp)], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 1.5))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        if rng.random() < 0.3:  # and sometimes the state file is damaged too
+            path = tmp_path / "factory-state.json"
+            if path.exists():
+                data = path.read_bytes()
+                path.write_bytes(data[: rng.randrange(len(data) + 1)] if rng.random() < 0.5
+                                 else b"\x00garbage")
+        jobs = live(queue(factory_name, condor))
+        assert len(jobs) <= high, f"round {i}: {len(jobs)} glideins above the request {high}"
+        assert all(j.get(A.SUBMISSION) for j in jobs)
+        observed.append(len(jobs))
+    # the kills did land while glideins were being submitted and removed
+    assert len(set(observed)) > 2, observed
+    print("live glideins after each kill:", observed)
+    frontend(FRONTEND, [request_ad("E", factory_name, low, high, remove="IDLE")])
+    f, entries = fd.make_factory(sp)
+    f.start()
+    f.cycle(entries)
+    f.cycle(entries)
+    jobs = live(queue(factory_name, condor))
+    assert len(jobs) == low
+    assert f.state.pending == {}
