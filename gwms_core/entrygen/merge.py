@@ -112,13 +112,9 @@ class Overrides:
 
 def override_problems(data: Any, file: str, lines: LineMap | None = None) -> list[Problem]:
     """Schema problems of an override document, each with file, line and path."""
-    lines = lines or LineMap()
-    validator = jsonschema.Draft202012Validator(OVERRIDES_SCHEMA)
-    out = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
-        path = tuple(err.absolute_path)
-        out.append(Problem(file, lines.line_of(path), path, err.message))
-    return out
+    from gwms_core.config.validate import schema_problems
+
+    return schema_problems(data, OVERRIDES_SCHEMA, file, lines or LineMap())
 
 
 def load_overrides(path: Path | str) -> Overrides:

@@ -170,7 +170,7 @@ def pilot_candidate(ad: Mapping[str, Any], section: Mapping[str, Any], index: in
     attrs = data["attrs"]
     submit: dict[str, Any] = {}
     if whole_node:
-        submit["+WantWholeNode"] = True
+        submit["MY.WantWholeNode"] = "true"
         if est_cpus is not None or cpus is not None:
             data["cpus"] = est_cpus if est_cpus is not None else cpus
             attrs["GLIDEIN_ESTIMATED_CPUS"] = data["cpus"]
