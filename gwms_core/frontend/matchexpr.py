@@ -603,8 +603,7 @@ class MatchExpression:
             if len(parts) != 2 or scope not in ("job", "glidein") or not parts[1]:
                 raise MatchExpressionError(
                     text,
-                    f"refers to {ref or 'an attribute computed at run time'!r}; "
-                    "write job.<Name> or glidein.<Name>",
+                    f"refers to {ref!r}; write job.<Name> or glidein.<Name>",
                 )
             target = job if scope == "job" else glidein
             target.setdefault(parts[1].lower(), parts[1])
