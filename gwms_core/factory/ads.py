@@ -129,7 +129,7 @@ def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url
     # in single quotes when it contains spaces or quotes.
     parts = []
     for a in args:
-        if any(c in a for c in " \t'\""):
+        if not a or any(c in a for c in " \t'\""):
             parts.append("'" + a.replace("'", "''").replace('"', '""') + "'")
         else:
             parts.append(a)

@@ -69,6 +69,33 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = 90) -> None:
     raise AssertionError(f"gave up waiting for {what}")
 
 
+def v2_split(raw: str) -> list[str]:
+    """Split an HTCondor V2 (new syntax) argument string as the starter does."""
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = started = False
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "'":
+            if quoted and raw[i + 1:i + 2] == "'":
+                cur.append("'")
+                i += 1
+            else:
+                quoted = not quoted
+                started = True
+        elif ch.isspace() and not quoted:
+            if cur or started:
+                out.append("".join(cur))
+            cur, started = [], False
+        else:
+            cur.append(ch)
+        i += 1
+    if cur or started:
+        out.append("".join(cur))
+    return out
+
+
 def collector_ads(pc: pcmod.PersonalCondor, mytype: str) -> list[dict[str, Any]]:
     from gwms_core.factory.collector import WmsCollector
 
@@ -258,3 +285,36 @@ def test_kill9_while_submitting_and_removing(condor: pcmod.PersonalCondor, facto
     jobs = live(queue(factory_name, condor))
     assert len(jobs) == low
     assert f.state.pending == {}
+
+
+def test_glidein_command_line_carries_the_manifest_hash(condor: pcmod.PersonalCondor,
+                                                        factory_name: str, frontend: Any,
+                                                        tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from gwms_core.staging import build_staging
+
+    stage = tmp_path / "stage"
+    manifest = build_staging({"glidein_startup.sh": b"#!/bin/sh\nexit 0\n"}, stage)
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+    f.cfg = replace(f.cfg, staging_dir=stage, staging_url="http://web.gwms.test/stage/",
+                    executable="")
+    f.start()
+    ad = request_ad("E", factory_name, 1, 1)
+    ad["GlideinParamOdd"] = "it's \"x y\""
+    frontend(FRONTEND, [ad])
+    assert f.cycle(entries).errors == []
+    (job,) = queue(factory_name, condor)
+    import htcondor2
+
+    coll = htcondor2.Collector(condor.collector)
+    schedd = htcondor2.Schedd(coll.locate(htcondor2.DaemonType.Schedd))
+    (full,) = schedd.query(constraint=f"ClusterId == {job['ClusterId']}",
+                           projection=["Arguments", "Cmd"])
+    args = full["Arguments"]
+    assert f"--manifest-sha256 {manifest.digest}" in args
+    assert "--manifest-url http://web.gwms.test/stage/manifest.sha256" in args
+    assert "--entry E --frontend vofe --site T3_XX_E" in args
+    assert "--group main" in args
+    assert "Odd=it's \"x y\"" in v2_split(args)
+    assert full["Cmd"] == str(stage / "glidein_startup.sh")
