@@ -97,8 +97,8 @@ def _event_time(date: str, clock: str, year_hint: int) -> float | None:
             year = int(parts[2]) if len(parts) == 3 else year_hint
             if year < 100:
                 year += 2000
-            parsed = dt.datetime(year, int(parts[0]), int(parts[1]),
-                                 *map(int, clock.split(":")))
+            hh, mm, ss = (int(x) for x in clock.split(":"))
+            parsed = dt.datetime(year, int(parts[0]), int(parts[1]), hh, mm, ss)
     except ValueError:
         return None
     return parsed.replace(tzinfo=dt.UTC).timestamp()
@@ -116,7 +116,7 @@ def parse_condor_log(text: str, year_hint: int = 1970) -> CondorLogFacts:
         body_end = events[i + 1].start() if i + 1 < len(events) else len(text)
         body = text[m.start():body_end]
         when = _event_time(m["date"], m["time"], year_hint)
-        job_id = f"{m['cluster']}.{m['proc']}"
+        job_id = f"{int(m['cluster'])}.{int(m['proc'])}"
         code = m["code"]
         facts = dataclasses.replace(facts, job_id=facts.job_id or job_id)
         if code == "001":

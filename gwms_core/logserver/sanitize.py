@@ -20,7 +20,7 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
     ("bearer", r"(?i)\bbearer[ \t]+(?P<s>[A-Za-z0-9._~+/=-]{8,})"),
     ("assignment",
-     r"(?i)\b(?:password|passwd|secret|token)[ \t]*[=:][ \t]*(?P<s>[^\s\"',;&]{4,})"),
+     r"(?i)(?:password|passwd|secret|token)[ \t]*[=:][ \t]*(?P<s>[^\s\"',;&]{4,})"),
 )
 
 
