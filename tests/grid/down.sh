@@ -13,7 +13,7 @@ main() {
     name="${GRID_PREFIX}${host}"
     if podman container exists "${name}"; then
       gwms_grid::log "removing ${name}"
-      podman rm --force --time 5 "${name}" >/dev/null
+      podman rm --force --time 2 "${name}" >/dev/null
     fi
   done
   if podman network exists "${GRID_NETWORK}"; then

@@ -17,6 +17,10 @@ readonly GRID_NETWORK="${GWMS_GRID_NETWORK:-gwms-grid}"
 readonly GRID_PREFIX="${GWMS_GRID_PREFIX:-gwms-}"
 # Hostnames of the grid; container names are "${GRID_PREFIX}${host}".
 readonly GRID_HOSTS="${GWMS_GRID_HOSTS:-cm submit execute ce slurm}"
+# Containers get fully qualified hostnames in the DNS domain of podman's network
+# (aardvark-dns answers "cm" with "cm.dns.podman"), so HTCondor's idea of its own name
+# matches what clients resolve: "grid_resource = condor ce ce" finds schedd ce.dns.podman.
+readonly GRID_DOMAIN="${GWMS_GRID_DOMAIN:-dns.podman}"
 readonly GRID_SUITE="${GWMS_GRID_SUITE:-trixie}"
 readonly GRID_MIRROR="${GWMS_GRID_MIRROR:-http://deb.debian.org/debian}"
 

@@ -38,8 +38,8 @@ gwms_grid::start_host() {
   local nofile nproc
   nofile="$(gwms_grid::min "$(ulimit -Hn)" 16384)"
   nproc="$(gwms_grid::min "$(ulimit -Hu)" 32768)"
-  gwms_grid::log "starting ${name} (hostname ${host})"
-  podman run --detach --name "${name}" --hostname "${host}" \
+  gwms_grid::log "starting ${name} (hostname ${host}.${GRID_DOMAIN})"
+  podman run --detach --name "${name}" --hostname "${host}.${GRID_DOMAIN}" \
     --network "${GRID_NETWORK}" --network-alias "${host}" \
     --systemd=always --privileged \
     --ulimit "nofile=${nofile}:${nofile}" --ulimit "nproc=${nproc}:${nproc}" \
