@@ -32,6 +32,8 @@ form.filters label{display:flex;flex-direction:column;font-size:.85em}
 .sev-error,.sev-fatal{background:#fde8e7}
 .sev-warning{background:#fff6d6}
 pre{background:#10151d;color:#e8eef6;padding:.6em;overflow:auto;max-height:30em}
+pre.sev-error,pre.sev-fatal{background:#5c1b17;color:#fff}
+pre.sev-warning{background:#5a4700;color:#fff}
 mark{background:#ffe066}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
 dl.facts dt{font-weight:600}

@@ -1,0 +1,81 @@
+"""The monitor's pages in a real headless Chromium driven by Playwright.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``) and the ``playwright``
+Python package (its own browser download is not used). Skips with a reason otherwise.
+Screenshots go to tests/artifacts/ (gitignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from logserver_helpers import VIEWER, Running, bearer, failing_log, good_log
+
+from gwms_core.logserver.tokens import KeyRing
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright absent")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="chromium absent (apt-get install chromium)")
+
+
+def test_login_search_open_failing_glidein(logserver: Running, keyring: KeyRing) -> None:
+    for i, entry in enumerate(("ce-alpha", "ce-beta")):
+        for j in range(3):
+            glidein = f"{entry}-{j:04d}"
+            body = (failing_log(t0=1_764_000_000.0 + 600 * j, word="quasarflux")
+                    if j == 1 and i == 0 else good_log(t0=1_764_000_000.0 + 600 * j))
+            status, _, resp = logserver.request(
+                "PUT", f"/logs/{entry}/{glidein}/glidein.jsonl", body,
+                bearer(keyring, entry, glidein))
+            assert status == 201, resp
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = logserver.server.url
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            # the certificate is the test's own self-signed one
+            context = browser.new_context(ignore_https_errors=True,
+                                          viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.goto(base + "/")
+            assert "/login" in page.url
+            page.fill("#username", VIEWER[0])
+            page.fill("#password", VIEWER[1])
+            page.click("#login")
+            page.wait_for_selector("#glideins")
+            assert page.locator("#glideins tbody tr").count() == 6
+
+            page.fill("#q", "quasarflux")
+            page.click("#search")
+            page.wait_for_selector("#hits")
+            rows = page.locator("#glideins tbody tr")
+            assert rows.count() == 1
+            assert "ce-alpha-0001" in rows.first.inner_text()
+            assert "quasarflux" in page.locator("#hits").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "logserver-search.png"), full_page=True)
+
+            page.click("#glideins a.glidein")
+            page.wait_for_selector("#failing")
+            assert page.locator("#status").inner_text() == "failed"
+            failing = page.locator("#failing").inner_text()
+            assert "validate_node.sh" in failing and "quasarflux: need 10 GB" in failing
+            assert page.locator("#timeline tbody tr").count() == 5
+            page.check("#only-problems")  # the page's own script hides info rows
+            assert page.locator("#timeline tbody tr:visible").count() == 2
+            page.uncheck("#only-problems")
+            page.screenshot(path=str(ARTIFACTS / "logserver-glidein.png"), full_page=True)
+
+            with page.expect_download() as dl:
+                page.click("#downloads a")
+            saved = ARTIFACTS / "logserver-download.jsonl"
+            dl.value.save_as(saved)
+            assert b"validate_node.sh" in saved.read_bytes()
+        finally:
+            browser.close()
