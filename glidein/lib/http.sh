@@ -39,7 +39,7 @@ gwms_http_get_once() {
         2>"${dest}.err" || rc=$?
       ;;
     wget)
-      wget -q --tries=1 --timeout="$timeout" -O "${dest}.part" "$url" \
+      wget -nv --tries=1 --timeout="$timeout" -O "${dest}.part" "$url" \
         2>"${dest}.err" || rc=$?
       ;;
     *) rc=2 ;;
@@ -49,6 +49,7 @@ gwms_http_get_once() {
     rm -f "${dest}.err"
   else
     rm -f "${dest}.part"
+    printf '(%s exit status %d)\n' "$tool" "$rc" >>"${dest}.err"
   fi
   return "$rc"
 }
