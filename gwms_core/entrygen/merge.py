@@ -170,9 +170,12 @@ def merge_layers(candidate: Candidate, overrides: Overrides) -> dict[str, Any]:
 
 
 def entry_problems(data: Mapping[str, Any],
-                   entry_schema: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(dotted path, message) for every way ``data`` breaks ``entry_schema``."""
-    validator = jsonschema.Draft202012Validator(entry_schema)
+                   entry_schema: Mapping[str, Any] | jsonschema.Draft202012Validator
+                   ) -> list[tuple[str, str]]:
+    """(dotted path, message) for every way ``data`` breaks ``entry_schema``
+    (a schema, or a validator built from one)."""
+    validator = entry_schema if isinstance(entry_schema, jsonschema.Draft202012Validator) \
+        else jsonschema.Draft202012Validator(entry_schema)
     out = []
     for err in validator.iter_errors(dict(data)):
         path = format_path(tuple(err.absolute_path))
@@ -197,7 +200,8 @@ def assemble(candidates: Sequence[Candidate], overrides: Overrides | None = None
     entry that fails is skipped with the failing field.
     """
     overrides = overrides or Overrides()
-    schema = entry_schema if entry_schema is not None else ENTRY_SCHEMA
+    schema = jsonschema.Draft202012Validator(
+        entry_schema if entry_schema is not None else ENTRY_SCHEMA)
     notes = list(skipped)
     by_name: dict[str, list[Candidate]] = defaultdict(list)
     for cand in candidates:
