@@ -45,11 +45,12 @@ class FactorySchedd:
     @classmethod
     def connect(cls, factory: str, glidein: str, name: str | None = None,
                 collector: str | None = None) -> FactorySchedd:
-        """Locate the schedd (by name through ``collector``, else the local one)."""
+        """Locate the schedd: by ``name`` through ``collector``; without a name, the local
+        schedd (HTCondor's configuration on this host)."""
         h = _htcondor()
         if name:
-            ad = h.Collector(collector).locate(h.DaemonType.Schedd, name)
-            return cls(h.Schedd(ad), factory, glidein)
+            coll = h.Collector(collector) if collector else h.Collector()
+            return cls(h.Schedd(coll.locate(h.DaemonType.Schedd, name)), factory, glidein)
         return cls(h.Schedd(), factory, glidein)
 
     def glideins(self) -> list[Glidein]:

@@ -179,6 +179,19 @@ class Factory:
         self.state = ST.State()
         self.advertised: set[str] = set()
         self.last: CycleReport | None = None
+        #: Since the process started, for metrics: submitted by (entry, client),
+        #: removed by (entry, reason), cycles by result.
+        self.submitted_total: dict[tuple[str, str], int] = defaultdict(int)
+        self.removed_total: dict[tuple[str, str], int] = defaultdict(int)
+        self.cycles: dict[str, int] = defaultdict(int)
+
+    def metrics(self) -> str:
+        """Prometheus text of the last cycle and the totals (empty before any cycle)."""
+        from gwms_core.factory.metrics import render
+
+        if self.last is None:
+            return ""
+        return render(self.last, self.submitted_total, self.removed_total, self.cycles)
 
     # ----------------------------------------------------------------- start and state
 
@@ -330,6 +343,11 @@ class Factory:
         ST.save(self.cfg.state_path, self.state)
         self._advertise(entries, glideins, gone, intake.requests, intake.refused, report)
         report.duration = time.monotonic() - t0
+        for key, n in report.submitted.items():
+            self.submitted_total[key] += n
+        for key, n in report.removed.items():
+            self.removed_total[key] += n
+        self.cycles["error" if report.errors else "ok"] += 1
         self.last = report
         return report
 

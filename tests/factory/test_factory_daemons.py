@@ -318,3 +318,53 @@ def test_glidein_command_line_carries_the_manifest_hash(condor: pcmod.PersonalCo
     assert "--group main" in args
     assert "Odd=it's \"x y\"" in v2_split(args)
     assert full["Cmd"] == str(stage / "glidein_startup.sh")
+
+
+def test_cli_run_once_status_and_upgrade_check(condor: pcmod.PersonalCondor,
+                                               factory_name: str, frontend: Any,
+                                               tmp_path: Path) -> None:
+    """``gwms factory run --once`` from YAML files (static entry source), then status and
+    upgrade-check, as separate processes."""
+    import htcondor2
+
+    from gwms_core.staging import build_staging
+
+    schedd_name = htcondor2.Collector(condor.collector).locate(
+        htcondor2.DaemonType.Schedd)["Name"]
+    build_staging({"glidein_startup.sh": b"#!/bin/sh\n"}, tmp_path / "stage")
+    (tmp_path / "entries.yaml").write_text(
+        "kind: entries\nentries:\n  SLURM_cli:\n    grid_type: batch\n    batch_system: slurm\n"
+        "    gatekeeper: local\n    site: T2_XX_Cli\n    allowed_frontends: [vofrontend]\n"
+        "    limits: {max_idle: 3}\n")
+    work = tmp_path / "work"
+    work.mkdir(mode=0o755)
+    (tmp_path / "factory.yaml").write_text(
+        f"kind: factory\nname: {factory_name}\nwms_collector: {condor.collector}\n"
+        f"schedd: {schedd_name}\nwork_dir: {work}\n"
+        f"staging: {{dir: {tmp_path / 'stage'}, url: 'http://web.gwms.test/stage'}}\n"
+        "entry_sources:\n  - type: static\n    path: entries.yaml\n")
+    frontend(FRONTEND, [request_ad("SLURM_cli", factory_name, 10, 10)])
+    env = pcmod.client_env()
+    gwms = [sys.executable, "-m", "gwms_core.cli", "factory"]
+    cfg = ["--config", str(tmp_path / "factory.yaml")]
+    run = subprocess.run([*gwms, "run", "--once", *cfg, "--metrics-file",
+                          str(tmp_path / "m.prom")], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["submitted"] == 3  # the entry's max_idle
+    assert 'gwms_factory_glideins{entry="SLURM_cli",frontend="vofe.main",state="unsubmitted"} 3' \
+        in (tmp_path / "m.prom").read_text()
+    status = subprocess.run([*gwms, "status", "--json", *cfg], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert data["entries"]["SLURM_cli"]["waiting"] == 3
+    assert data["pending_submissions"] == 0
+    check = subprocess.run([*gwms, "upgrade-check", "--json", *cfg], env=env,
+                           capture_output=True, text=True, timeout=60)
+    findings = json.loads(check.stdout)
+    # run as root here, while the daemons' user owns the jobs: exactly that is reported
+    assert check.returncode == 1
+    assert [f["severity"] for f in findings] == ["error"]
+    assert "owned by 'gwmsfact', not 'root'" in findings[0]["what"]
