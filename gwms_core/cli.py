@@ -24,6 +24,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "plugins": ("gwms_core.cli", "list installed plugins"),
     "schema": ("gwms_core.cli", "print or write the composed JSON schemas"),
     "logserver": ("gwms_core.cli_logserver", "pilot log server and monitor"),
+    "factory": ("gwms_core.cli_factory", "run the glidein factory, its status and checks"),
 }
 
 EXIT_OK = 0
