@@ -93,6 +93,9 @@ gwms_main_signal() {
     kill -"$sig" "$GWMS_MASTER_PID" 2>/dev/null || true
     return 0
   fi
+  if [[ -n ${GWMS_SCRIPT_PID:-} ]]; then
+    kill -TERM "$GWMS_SCRIPT_PID" 2>/dev/null || true
+  fi
   gwms_log warning "received SIG${sig}: ending"
   GWMS_EXIT_STATUS=$((128 + num))
   exit "$GWMS_EXIT_STATUS"

@@ -261,13 +261,15 @@ def glidein_files(
 ) -> dict[str, Path | bytes]:
     """The files of a glidein staging area, ready for :func:`build_staging`.
 
-    ``lib/*.sh`` and ``gwms_cron_wrapper.sh`` from ``glidein_dir``, the built-in scripts
+    ``glidein_startup.sh`` (the single-file pilot of :func:`pilot_text`, which a factory
+    submits as the glidein's executable), ``lib/*.sh`` (sourced by the scripts) and
+    ``gwms_cron_wrapper.sh`` from ``glidein_dir``, the built-in scripts
     under ``scripts/``, ``scripts.list`` rendered from ``scripts`` (built-ins plus any VO
     script, whose file must be given in ``extra``), ``glidein.params`` from ``params``,
     and ``extra`` (VO scripts, ``condor.tar.gz``, ...) as given.
     """
     base = Path(glidein_dir) if glidein_dir is not None else default_glidein_dir()
-    files: dict[str, Path | bytes] = {}
+    files: dict[str, Path | bytes] = {"glidein_startup.sh": pilot_text(base).encode()}
     for lib in sorted((base / "lib").glob("*.sh")):
         files[f"lib/{lib.name}"] = lib
     files["gwms_cron_wrapper.sh"] = base / "gwms_cron_wrapper.sh"
@@ -326,7 +328,8 @@ def build_staging(
     ``src_files`` maps staged names to a source path or to the bytes to stage; a plain
     iterable of paths stages each under its base name. Every file is written atomically
     before the manifest, and the manifest last, so a reader never sees a manifest that
-    names a file not yet in place. Executable source files stay executable.
+    names a file not yet in place. Executable source files stay executable, and so do
+    bytes that start with ``#!``.
     """
     items: list[tuple[str, Path | bytes]]
     if isinstance(src_files, Mapping):
@@ -342,7 +345,7 @@ def build_staging(
             raise StagingError(f"duplicate staged name {name!r}")
         seen.add(name)
         if isinstance(source, bytes):
-            data, mode = source, 0o644
+            data, mode = source, (0o755 if source.startswith(b"#!") else 0o644)
         else:
             data = source.read_bytes()
             mode = 0o755 if os.access(source, os.X_OK) else 0o644

@@ -18,7 +18,8 @@
 #                error; output (stdout+stderr) is kept and attached to the JSON log
 #                when the script fails.
 #
-# Sets GWMS_SCRIPTS_FAILED (name of the failing script) and GWMS_SCRIPTS_STATUS.
+# Sets GWMS_SCRIPTS_FAILED (name of the failing script) and GWMS_SCRIPTS_STATUS;
+# GWMS_SCRIPT_PID is the pid of the script running now (empty between scripts).
 
 # gwms_scripts_level_rank LEVEL
 # Print 1..4 for factory, entry, frontend, group; return 1 otherwise.
@@ -86,11 +87,16 @@ gwms_script_run() {
     runner=(timeout --kill-after=10 "$timeout_s")
   fi
   t0=$SECONDS
+  # In the background, so that a signal to the pilot is handled at once (bash runs traps
+  # only between foreground commands); GWMS_SCRIPT_PID lets the handler stop the script.
   (
     cd "${GWMS_WORK_DIR:-.}" || exit 2
     export GWMS_LOG_SCRIPT=$name GWMS_SCRIPT_LEVEL=$level
     exec "${runner[@]}" "$path"
-  ) </dev/null >"$out" 2>&1 || rc=$?
+  ) </dev/null >"$out" 2>&1 &
+  GWMS_SCRIPT_PID=$!
+  wait "$GWMS_SCRIPT_PID" || rc=$?
+  GWMS_SCRIPT_PID=
   elapsed=$((SECONDS - t0))
   case $rc in
     0)
