@@ -25,6 +25,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "schema": ("gwms_core.cli", "print or write the composed JSON schemas"),
     "logserver": ("gwms_core.cli_logserver", "pilot log server and monitor"),
     "factory": ("gwms_core.cli_factory", "run the glidein factory, its status and checks"),
+    "frontend": ("gwms_core.cli_frontend", "run the VO frontend, show its requests"),
 }
 
 EXIT_OK = 0

@@ -191,12 +191,21 @@ def frontend_schema(registry: PluginRegistry) -> dict[str, Any]:
             "running_glideins_total": _LIMIT_PAIR,
             "removal": {
                 "type": "object", "additionalProperties": False,
+                "description": "Glidein removal (GlideinWMS glideins_removal).",
                 "properties": {
-                    "type": {"enum": ["NO", "WAIT", "IDLE", "ALL"]},
-                    "wait_cycles": _POS_INT,
+                    "type": {"enum": ["NO", "WAIT", "IDLE", "ALL"], "default": "NO"},
+                    "wait": {**_POS_INT, "description": "Cycles without idle jobs first."},
+                    "requests_tracking": {"type": "boolean"},
                     "margin": _POS_INT,
+                    "disable": {"type": "boolean",
+                                "description": "Never ask for any removal."},
                 },
             },
+            "ramp_up_attenuation": {"type": "number", "exclusiveMinimum": 0},
+            "min_memory": {**_POS_INT,
+                           "description": "MB an idle partitionable slot needs to count."},
+            "old_idle_age": _POS_INT,
+            "ignore_down_entries": {"type": "boolean"},
         },
     }
     schema = _header("frontend", "gwms frontend configuration")

@@ -1,0 +1,131 @@
+"""``gwms frontend run|status``: the frontend service and its one-screen status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+
+
+def _load(path: str) -> Any:
+    from gwms_core.config import load_config
+    from gwms_core.frontend.settings import settings_from_config
+
+    return settings_from_config(load_config(path, expect_kind="frontend").data)
+
+
+class _DryWms:
+    """Reads like the real WMS client but advertises nothing (for ``status``)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def entries(self) -> list[Mapping[str, Any]]:
+        entries: list[Mapping[str, Any]] = self.real.entries()
+        return entries
+
+    def advertise(self, ads: Sequence[Mapping[str, Any]]) -> None:
+        return None
+
+
+def _frontend(path: str, dry: bool) -> Any:
+    from gwms_core.frontend.service import Frontend, HTCondorPools, HTCondorWms
+
+    settings = _load(path)
+    wms: Any = HTCondorWms(settings.wms_collector)
+    return Frontend(settings=settings, pools=HTCondorPools(), wms=_DryWms(wms) if dry else wms)
+
+
+def _summary(result: Any) -> str:
+    return (f"entries={result.entries} idle_jobs={result.jobs_idle} "
+            f"running_jobs={result.jobs_running} requests={len(result.ads)} "
+            f"kept_last_good={result.kept_last_good}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run cycles until SIGTERM/SIGINT (or one with ``--once``)."""
+    from gwms_core.config import ConfigError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        stream=sys.stderr)
+    log = logging.getLogger("gwms.frontend")
+    try:
+        fe = _frontend(args.config, dry=False)
+    except ConfigError as exc:
+        for p in exc.problems:
+            sys.stderr.write(f"error: {p}\n")
+        return EXIT_INVALID
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after this cycle", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    interval = args.interval or fe.settings.cycle_seconds
+    while True:
+        result = fe.cycle()
+        log.info("cycle: %s", _summary(result))
+        for problem in result.problems:
+            log.warning("%s", problem)
+        if args.once or stop.wait(interval):
+            return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One dry cycle (nothing advertised): a table per entry."""
+    from gwms_core.config import ConfigError
+
+    try:
+        fe = _frontend(args.config, dry=True)
+    except ConfigError as exc:
+        for p in exc.problems:
+            sys.stderr.write(f"error: {p}\n")
+        return EXIT_INVALID
+    result = fe.cycle()
+    rows = [{
+        "entry": ad["ReqName"], "group": ad["GroupName"],
+        "matched_idle": ad.get("GlideinMonitorMatchedIdle", 0),
+        "glideins_idle": ad.get("GlideinMonitorGlideinsIdle", 0),
+        "glideins_running": ad.get("GlideinMonitorGlideinsRunning", 0),
+        "req_idle": ad["ReqIdleGlideins"], "req_max": ad["ReqMaxGlideins"],
+        "removal": ad["ReqRemoveExcess"],
+    } for ad in result.ads]
+    if args.json:
+        sys.stdout.write(json.dumps({"rows": rows, "problems": result.problems}, indent=2)
+                         + "\n")
+        return EXIT_OK
+    cols = list(rows[0]) if rows else ["entry", "group", "req_idle", "req_max"]
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in cols}
+    sys.stdout.write("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip() + "\n")
+    for r in rows:
+        sys.stdout.write("  ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip() + "\n")
+    sys.stdout.write(_summary(result) + "\n")
+    for problem in result.problems:
+        sys.stderr.write(f"problem: {problem}\n")
+    return EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: str) -> None:
+    """Add the ``frontend`` noun."""
+    p = sub.add_parser("frontend", help="run the VO frontend or show its view",
+                       description="The VO frontend: idle jobs to glidein requests.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    run = verbs.add_parser("run", help="run cycles until SIGTERM")
+    run.add_argument("config", metavar="FRONTEND_YAML")
+    run.add_argument("--once", action="store_true", help="run one cycle and exit")
+    run.add_argument("--interval", type=int, help="seconds between cycles (default: config)")
+    run.set_defaults(func=cmd_run)
+    st = verbs.add_parser("status", help="one dry cycle: per-entry jobs, glideins, requests")
+    st.add_argument("config", metavar="FRONTEND_YAML")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)

@@ -1,0 +1,358 @@
+"""The frontend service: one cycle reads the pools and the WMS collector, decides, advertises.
+
+The decision is :func:`gwms_core.frontend.decide` (pure). This module is the edge:
+
+* :class:`Pools` reads schedds, jobs and glideins with ``htcondor2``;
+* :class:`Wms` reads the factories' entry ads and advertises request ads;
+* :func:`request_ads` (pure) turns a decision into ``glideclient`` ads with GlideinWMS
+  attribute names (``ReqIdleGlideins``, ``ReqMaxGlideins``, ``ReqRemoveExcess``, ...);
+* :class:`Frontend` runs cycles and keeps the last known good requests when a pool or
+  the WMS collector cannot be read.
+
+Attribute names shared with the factory come from :mod:`gwms_core.factory.attrs`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gwms_core.factory import attrs as A
+from gwms_core.frontend.demand import Decision, decide, group_jobs
+from gwms_core.frontend.model import JOB_IDLE, Entry, EntryHistory, Glidein, Job, PoolCounts
+from gwms_core.frontend.settings import FrontendSettings, GroupSettings, UserPool
+
+log = logging.getLogger("gwms.frontend")
+
+#: Schedd attributes read to leave overloaded schedds out of idle counts.
+SCHEDD_ATTRS = ("Name", "MaxJobsRunning", "TotalRunningJobs", "CurbMatchmaking",
+                "TransferQueueNumWaitingToUpload", "TransferQueueMaxUploading")
+#: Job attributes always read, besides what the match expressions read.
+JOB_BASE_ATTRS = ("ClusterId", "ProcId", "JobStatus", "EnteredCurrentStatus",
+                  "RequestCpus", "RequestMemory")
+#: Startd attributes read from glideins in the user pool.
+GLIDEIN_ATTRS = ("Name", "GLIDEIN_Entry_Name", "GLIDEIN_Factory", "GLIDEIN_Client",
+                 "SlotType", "PartitionableSlot", "Cpus", "Memory", "TotalSlotCpus",
+                 "TotalSlotMemory", "State", "Activity")
+#: A schedd at or above this fraction of MaxJobsRunning is overloaded.
+OVERLOAD_FRACTION = 0.95
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def schedd_overload(ad: Mapping[str, Any]) -> str | None:
+    """Why a schedd should be left out of idle counts, or None (pure)."""
+    if ad.get("CurbMatchmaking") is True:
+        return "CurbMatchmaking is true"
+    max_running = ad.get("MaxJobsRunning")
+    running = ad.get("TotalRunningJobs")
+    if isinstance(max_running, int) and isinstance(running, int) and max_running > 0 \
+            and running >= OVERLOAD_FRACTION * max_running:
+        return f"{running} running jobs of MaxJobsRunning {max_running}"
+    waiting = ad.get("TransferQueueNumWaitingToUpload")
+    limit = ad.get("TransferQueueMaxUploading")
+    if isinstance(waiting, int) and isinstance(limit, int) and limit > 0 and waiting >= limit:
+        return f"transfer queue full ({waiting} waiting to upload, limit {limit})"
+    return None
+
+
+def entry_from_ad(ad: Mapping[str, Any]) -> Entry:
+    """A factory entry ad (``glidefactory``) as the frontend's :class:`Entry`."""
+    return Entry(
+        name=str(ad["Name"]),
+        site=str(ad.get("GLIDEIN_Site", "")),
+        cpus=int(ad.get("GLIDEIN_CPUS", 1) or 1),
+        memory=int(ad.get("GLIDEIN_MaxMemMBs", 2500) or 2500),
+        grid_type=str(ad.get("GLIDEIN_GridType", "condor")),
+        in_downtime=bool(ad.get("GLIDEIN_In_Downtime", False)),
+        attrs={k: v for k, v in ad.items() if isinstance(v, str | int | float | bool)},
+    )
+
+
+def glideins_from_ads(ads: Iterable[Mapping[str, Any]],
+                      entry_names: Mapping[tuple[str, str], str]) -> list[Glidein]:
+    """Summarise startd slot ads per glidein (startd), mapped to frontend entry names.
+
+    ``entry_names`` maps (factory, short entry name) to the entry ad's full name. A
+    partitionable slot gives the glidein's total and idle resources; each dynamic slot
+    counts as one running job; a static slot is idle when Unclaimed.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for ad in ads:
+        name = str(ad.get("Name", ""))
+        startd = name.split("@", 1)[1] if "@" in name else name
+        key = (str(ad.get("GLIDEIN_Factory", "")), str(ad.get("GLIDEIN_Entry_Name", "")))
+        entry = entry_names.get(key) or key[1]
+        g = out.setdefault(startd, {"entry": entry, "total_cpus": 0, "idle_cpus": 0,
+                                    "total_memory": 0, "idle_memory": 0, "running": 0,
+                                    "partitionable": False})
+        slot_type = ad.get("SlotType", "")
+        cpus, mem = int(ad.get("Cpus", 0) or 0), int(ad.get("Memory", 0) or 0)
+        if ad.get("PartitionableSlot") is True or slot_type == "Partitionable":
+            g["partitionable"] = True
+            g["total_cpus"] += int(ad.get("TotalSlotCpus", cpus) or cpus)
+            g["total_memory"] += int(ad.get("TotalSlotMemory", mem) or mem)
+            g["idle_cpus"] += cpus
+            g["idle_memory"] += mem
+        elif slot_type == "Dynamic":
+            g["running"] += 1
+        else:
+            g["total_cpus"] += cpus
+            g["total_memory"] += mem
+            if ad.get("State") == "Unclaimed":
+                g["idle_cpus"] += cpus
+                g["idle_memory"] += mem
+            else:
+                g["running"] += 1
+    return [Glidein(name=n, entry=g["entry"], total_cpus=g["total_cpus"],
+                    idle_cpus=g["idle_cpus"], total_memory=g["total_memory"],
+                    idle_memory=g["idle_memory"], running_jobs=g["running"],
+                    partitionable=g["partitionable"]) for n, g in sorted(out.items())]
+
+
+def client_name(frontend: str, group: str) -> str:
+    """GlideinWMS client name: ``frontend.group``."""
+    return f"{frontend}.{group}"
+
+
+def request_ads(settings: FrontendSettings, group: GroupSettings, decision: Decision,
+                entries: Mapping[str, Entry], pool_collector: str,
+                params: Callable[[Entry], Mapping[str, str]] | None = None,
+                ) -> list[dict[str, Any]]:
+    """``glideclient`` ads for one group's decision (pure)."""
+    client = client_name(settings.name, group.name)
+    ads = []
+    for req in decision.requests:
+        entry = entries[req.entry]
+        ad: dict[str, Any] = {
+            "MyType": A.REQUEST_MYTYPE,
+            "Name": f"{req.entry}@{client}",
+            A.REQ_NAME: req.entry,
+            A.REQ_GLIDEIN: req.entry,
+            A.CLIENT_NAME: client,
+            A.FRONTEND_NAME: settings.name,
+            A.GROUP_NAME: group.name,
+            f"{A.PARAM_PREFIX}GLIDEIN_Collector": pool_collector,
+            f"{A.PARAM_PREFIX}GLIDECLIENT_Group_Start": group.start_expr,
+        }
+        ad.update(req.classad_attrs())
+        if params is not None:
+            ad.update(params(entry))
+        ads.append(ad)
+    return ads
+
+
+# --------------------------------------------------------------------------- edges
+
+
+class PoolReader(Protocol):
+    """Reads one user pool (schedds, jobs, glideins)."""
+
+    def schedds(self, pool: UserPool) -> list[Mapping[str, Any]]: ...
+    def jobs(self, schedd_ad: Mapping[str, Any], constraint: str,
+             projection: Sequence[str]) -> list[Mapping[str, Any]]: ...
+    def glideins(self, pool: UserPool) -> list[Mapping[str, Any]]: ...
+
+
+class WmsClient(Protocol):
+    """Reads entry ads from and advertises request ads to the WMS collector."""
+
+    def entries(self) -> list[Mapping[str, Any]]: ...
+    def advertise(self, ads: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+def _ad_dict(ad: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ad:
+        value = ad.eval(key) if hasattr(ad, "eval") else ad[key]
+        if type(value).__name__ == "ClassAd":
+            value = _ad_dict(value)
+        out[key] = value
+    return out
+
+
+class HTCondorPools:
+    """:class:`PoolReader` over ``htcondor2``."""
+
+    def schedds(self, pool: UserPool) -> list[Mapping[str, Any]]:
+        import htcondor2
+
+        coll = htcondor2.Collector(pool.collector)
+        constraint = "true"
+        if pool.schedds:
+            names = " || ".join(f'Name == "{n}"' for n in pool.schedds)
+            constraint = f"({names})"
+        ads = coll.query(htcondor2.AdType.Schedd, constraint=constraint)
+        return [dict(_ad_dict(a), _ad=a) for a in ads]
+
+    def jobs(self, schedd_ad: Mapping[str, Any], constraint: str,
+             projection: Sequence[str]) -> list[Mapping[str, Any]]:
+        import htcondor2
+
+        schedd = htcondor2.Schedd(schedd_ad["_ad"])
+        return [_ad_dict(a) for a in schedd.query(constraint=constraint,
+                                                  projection=list(projection))]
+
+    def glideins(self, pool: UserPool) -> list[Mapping[str, Any]]:
+        import htcondor2
+
+        coll = htcondor2.Collector(pool.collector)
+        ads = coll.query(htcondor2.AdType.Startd,
+                         constraint="!isUndefined(GLIDEIN_Entry_Name)",
+                         projection=list(GLIDEIN_ATTRS))
+        return [_ad_dict(a) for a in ads]
+
+
+class HTCondorWms:
+    """:class:`WmsClient` over ``htcondor2``."""
+
+    def __init__(self, collector: str) -> None:
+        self.collector = collector
+
+    def entries(self) -> list[Mapping[str, Any]]:
+        import htcondor2
+
+        coll = htcondor2.Collector(self.collector)
+        ads = coll.query(htcondor2.AdType.Generic,
+                         constraint=f'MyType == "{A.ENTRY_MYTYPE}"')
+        return [_ad_dict(a) for a in ads]
+
+    def advertise(self, ads: Sequence[Mapping[str, Any]]) -> None:
+        import classad2
+        import htcondor2
+
+        if not ads:
+            return
+        coll = htcondor2.Collector(self.collector)
+        out = []
+        for ad in ads:
+            c = classad2.ClassAd()
+            for key, value in ad.items():
+                c[key] = value
+            out.append(c)
+        coll.advertise(out, "UPDATE_AD_GENERIC")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class CycleResult:
+    """What one cycle saw and did, for logs, ``gwms frontend status`` and metrics."""
+
+    started: float
+    entries: int = 0
+    jobs_idle: int = 0
+    jobs_running: int = 0
+    ads: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    kept_last_good: bool = False
+
+
+@dataclass
+class Frontend:
+    """Runs frontend cycles. Holds only the removal history and the last good ads."""
+
+    settings: FrontendSettings
+    pools: PoolReader
+    wms: WmsClient
+    params: Callable[[Entry], Mapping[str, str]] | None = None
+    history: dict[str, dict[str, EntryHistory]] = field(default_factory=dict)
+    last_good: list[dict[str, Any]] = field(default_factory=list)
+
+    def cycle(self, now: float | None = None) -> CycleResult:
+        """One cycle; never raises for an unreachable schedd or collector."""
+        now = time.time() if now is None else now
+        result = CycleResult(started=now)
+        try:
+            entry_ads = self.wms.entries()
+        except Exception as exc:
+            result.problems.append(f"WMS collector {self.settings.wms_collector}: {exc}")
+            return self._keep_last_good(result)
+        entries = [entry_from_ad(ad) for ad in entry_ads]
+        by_name = {e.name: e for e in entries}
+        short = {(str(ad.get("FactoryName", "")), str(ad.get("EntryName", ""))): str(ad["Name"])
+                 for ad in entry_ads}
+        result.entries = len(entries)
+        ads: list[dict[str, Any]] = []
+        pools_ok = True
+        for pool in self.settings.user_pools:
+            try:
+                schedds = self.pools.schedds(pool)
+                glidein_ads = self.pools.glideins(pool)
+            except Exception as exc:
+                result.problems.append(f"user pool {pool.collector}: {exc}")
+                pools_ok = False
+                continue
+            glideins = glideins_from_ads(glidein_ads, short)
+            all_total = len(glideins)
+            all_idle = sum(1 for g in glideins if g.running_jobs == 0)
+            for group in self.settings.groups:
+                jobs = self._jobs(pool, schedds, group, result)
+                groups = group_jobs(jobs, group.match.job_attrs, now=int(now),
+                                    old_idle_age=group.config.old_idle_age)
+                decision = decide(
+                    groups, entries, glideins, group.match, group.config,
+                    frontend_counts=PoolCounts(all_total, all_idle),
+                    global_counts=PoolCounts(all_total, all_idle),
+                    history=self.history.get(group.name, {}),
+                )
+                self.history[group.name] = dict(decision.history)
+                problem = decision.report.problem()
+                if problem:
+                    result.problems.append(f"group {group.name}: {problem}")
+                ads.extend(request_ads(self.settings, group, decision, by_name,
+                                       pool.collector, self.params))
+        if not pools_ok and not ads:
+            return self._keep_last_good(result)
+        try:
+            self.wms.advertise(ads)
+        except Exception as exc:
+            result.problems.append(f"advertise to {self.settings.wms_collector}: {exc}")
+        result.ads = ads
+        self.last_good = ads
+        return result
+
+    def _jobs(self, pool: UserPool, schedds: Sequence[Mapping[str, Any]],
+              group: GroupSettings, result: CycleResult) -> list[Job]:
+        constraint = f"({pool.job_query}) && ({group.job_constraint})"
+        projection = sorted({*JOB_BASE_ATTRS, *group.match.job_attrs})
+        jobs: list[Job] = []
+        for sad in schedds:
+            name = str(sad.get("Name", "?"))
+            overload = schedd_overload(sad)
+            try:
+                raw = self.pools.jobs(sad, constraint, projection)
+            except Exception as exc:
+                result.problems.append(f"schedd {name}: {exc}")
+                continue
+            for ad in raw:
+                status = int(ad.get("JobStatus", 0))
+                if status == JOB_IDLE:
+                    if overload:
+                        continue
+                    result.jobs_idle += 1
+                else:
+                    result.jobs_running += 1
+                jobs.append(Job(schedd=name, cluster=int(ad.get("ClusterId", 0)),
+                                proc=int(ad.get("ProcId", 0)), status=status,
+                                entered_status=int(ad.get("EnteredCurrentStatus", 0)),
+                                attrs=ad))
+            if overload:
+                result.problems.append(f"schedd {name} overloaded ({overload}): "
+                                       "its idle jobs are not counted")
+        return jobs
+
+    def _keep_last_good(self, result: CycleResult) -> CycleResult:
+        result.kept_last_good = True
+        result.ads = list(self.last_good)
+        if self.last_good:
+            try:
+                self.wms.advertise(self.last_good)
+            except Exception as exc:
+                result.problems.append(f"re-advertise: {exc}")
+        return result

@@ -1,0 +1,89 @@
+"""The frontend service's pure parts: overload, entry ads, glidein summaries, request ads."""
+
+from __future__ import annotations
+
+import pytest
+
+from gwms_core.config import load_config
+from gwms_core.frontend.demand import decide
+from gwms_core.frontend.service import (
+    entry_from_ad,
+    glideins_from_ads,
+    request_ads,
+    schedd_overload,
+)
+from gwms_core.frontend.settings import settings_from_config
+from tests.conftest import ROOT
+
+OVERLOAD = [
+    ({"MaxJobsRunning": 100, "TotalRunningJobs": 10}, None),
+    ({"MaxJobsRunning": 100, "TotalRunningJobs": 95}, "95 running jobs of MaxJobsRunning 100"),
+    ({"CurbMatchmaking": True}, "CurbMatchmaking is true"),
+    ({"CurbMatchmaking": False, "MaxJobsRunning": 0, "TotalRunningJobs": 5}, None),
+    ({"TransferQueueNumWaitingToUpload": 10, "TransferQueueMaxUploading": 10},
+     "transfer queue full (10 waiting to upload, limit 10)"),
+    ({}, None),
+]
+
+
+@pytest.mark.parametrize(("ad", "why"), OVERLOAD)
+def test_schedd_overload(ad: dict[str, object], why: str | None) -> None:
+    assert schedd_overload(ad) == why
+
+
+ENTRY_AD = {"MyType": "glidefactory", "Name": "E1@gwms-factory@gwms-factory",
+            "FactoryName": "gwms-factory", "EntryName": "E1", "GLIDEIN_Site": "T2_XX_A",
+            "GLIDEIN_CPUS": 8, "GLIDEIN_MaxMemMBs": 16000, "GLIDEIN_GridType": "batch slurm",
+            "GLIDEIN_In_Downtime": False}
+
+
+def test_entry_from_ad() -> None:
+    e = entry_from_ad(ENTRY_AD)
+    assert (e.name, e.site, e.cpus, e.memory, e.grid_type) == \
+        ("E1@gwms-factory@gwms-factory", "T2_XX_A", 8, 16000, "batch slurm")
+    assert e.classad_attrs()["GLIDEIN_Site"] == "T2_XX_A"
+
+
+def test_glideins_from_slot_ads() -> None:
+    # one partitionable glidein with two dynamic slots; one static glidein, unclaimed
+    ads = [
+        {"Name": "slot1@g1@node1", "GLIDEIN_Factory": "gwms-factory",
+         "GLIDEIN_Entry_Name": "E1", "SlotType": "Partitionable", "PartitionableSlot": True,
+         "Cpus": 6, "Memory": 12000, "TotalSlotCpus": 8, "TotalSlotMemory": 16000},
+        {"Name": "slot1_1@g1@node1", "GLIDEIN_Factory": "gwms-factory",
+         "GLIDEIN_Entry_Name": "E1", "SlotType": "Dynamic", "Cpus": 1, "Memory": 2000},
+        {"Name": "slot1_2@g1@node1", "GLIDEIN_Factory": "gwms-factory",
+         "GLIDEIN_Entry_Name": "E1", "SlotType": "Dynamic", "Cpus": 1, "Memory": 2000},
+        {"Name": "slot1@g2@node2", "GLIDEIN_Factory": "gwms-factory",
+         "GLIDEIN_Entry_Name": "E2", "SlotType": "Static", "Cpus": 1, "Memory": 2000,
+         "State": "Unclaimed"},
+    ]
+    names = {("gwms-factory", "E1"): "E1@gwms-factory@gwms-factory"}
+    g1, g2 = glideins_from_ads(ads, names)
+    assert (g1.name, g1.entry, g1.total_cpus, g1.idle_cpus, g1.running_jobs,
+            g1.partitionable) == ("g1@node1", "E1@gwms-factory@gwms-factory", 8, 6, 2, True)
+    assert (g2.entry, g2.idle_cpus, g2.running_jobs, g2.partitionable) == ("E2", 1, 0, False)
+
+
+def test_request_ads_carry_names_counts_and_start() -> None:
+    settings = settings_from_config(load_config(ROOT / "docs/examples/frontend.yaml").data)
+    group = settings.groups[0]
+    entry = entry_from_ad(ENTRY_AD)
+    from gwms_core.frontend.model import JobGroup
+
+    groups = [JobGroup(key=("T2_XX_A", 1), attrs={"DESIRED_Sites": "T2_XX_A",
+                                                  "RequestCpus": 1},
+                       cpus=1, memory=2000, idle=30)]
+    decision = decide(groups, [entry], [], group.match, group.config)
+    (ad,) = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618")
+    assert ad["MyType"] == "glideclient"
+    assert ad["Name"] == "E1@gwms-factory@gwms-factory@vofrontend.main"
+    assert ad["ReqName"] == ad["ReqGlidein"] == "E1@gwms-factory@gwms-factory"
+    assert ad["ClientName"] == "vofrontend.main"
+    assert ad["GlideinParamGLIDEIN_Collector"] == "cm:9618"
+    assert ad["GlideinParamGLIDECLIENT_Group_Start"] == 'TARGET.VO =?= "test"'
+    # 30 idle 1-core jobs on one 8-core entry: ceil(30 / 8) = 4 glideins needed;
+    # ramp-up floor(4 / 3) = 1; no old idle jobs, so no reserve; under max_idle 10
+    assert ad["ReqIdleGlideins"] == 1
+    assert ad["GlideinMonitorMatchedIdle"] == 30
+    assert ad["ReqRemoveExcess"] == "NO"
