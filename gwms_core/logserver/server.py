@@ -324,6 +324,9 @@ def _handler_class(server: LogServer) -> type[http.server.BaseHTTPRequestHandler
 class _Handler(http.server.BaseHTTPRequestHandler):
     app: LogServer
     protocol_version = "HTTP/1.1"
+    #: headers and body go out in separate writes: without TCP_NODELAY, Nagle's
+    #: algorithm and the client's delayed ACK add 40 ms to every keep-alive answer
+    disable_nagle_algorithm = True
     server_version = "gwms-logserver"
     sys_version = ""
 
