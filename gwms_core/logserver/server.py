@@ -52,6 +52,9 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 #: Largest total size of one glidein's stored files (bytes); appends beyond are 413.
 MAX_GLIDEIN_BYTES = 256 * 1024 * 1024
 COOKIE = "gwms_session"
+#: Every ``reason`` a refused upload can carry (documented in the OpenAPI file).
+REFUSAL_REASONS = ("no_token", "malformed", "foreign", "expired", "wrong_scope", "bad_name",
+                   "too_large", "bad_json", "invalid_record", "length_required")
 _REFUSAL_REASON = {
     TokenFailure.MALFORMED: "malformed", TokenFailure.FOREIGN: "foreign",
     TokenFailure.EXPIRED: "expired", TokenFailure.NOT_YET_VALID: "expired",
@@ -280,6 +283,7 @@ class LogServer:
 
     def refuse(self, reason: str) -> None:
         """Count a refused upload."""
+        assert reason in REFUSAL_REASONS, reason
         self.uploads.inc(result="refused")
         self.refusals.inc(reason=reason)
 
