@@ -7,8 +7,6 @@ server (http.server in a thread) that stores what the pilot POSTs, with its head
 
 from __future__ import annotations
 
-import gzip
-import base64
 import json
 import os
 import socket
@@ -24,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from glidein_helpers import GLIDEIN
 
 from gwms_core import staging
-
-GLIDEIN = Path(__file__).resolve().parents[2] / "glidein"
 
 
 def free_port() -> int:
@@ -114,7 +111,7 @@ def logserver() -> Iterator[LogServer]:
     server_state = LogServer(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             server_state.uploads.append(
@@ -148,12 +145,6 @@ class PilotRun:
         (work,) = self.work_dirs()
         return [json.loads(line) for line in
                 (work / "log" / "glidein.jsonl").read_text().splitlines()]
-
-
-def attachment(record: Mapping[str, Any]) -> bytes:
-    """The decoded content of a record's attached file."""
-    data = base64.b64decode(record["file"]["data"])
-    return gzip.decompress(data) if record["file"]["encoding"] == "gzip+base64" else data
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import GLIDEIN, attachment
+from glidein_helpers import GLIDEIN, attachment
 
 from gwms_core import staging
 
