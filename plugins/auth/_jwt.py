@@ -137,6 +137,11 @@ def check_issuer(claims: Mapping[str, Any], expected: str | Iterable[str]) -> st
     return iss
 
 
+def claim_times(claims: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """``(iat, exp)`` of a token without judging them (``None`` when absent)."""
+    return _number(claims, "iat"), _number(claims, "exp")
+
+
 def check_times(claims: Mapping[str, Any], now: float, leeway: float = DEFAULT_LEEWAY_S,
                 require_exp: bool = True) -> tuple[float | None, float | None]:
     """Refuse expired and not-yet-valid tokens; return ``(iat, exp)``."""
