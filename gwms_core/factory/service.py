@@ -283,9 +283,10 @@ class Factory:
             report.errors.append(f"{entry.name}/{request.client}: submit of {n} failed: "
                                  f"{type(exc).__name__}: {exc}")
             done = self.schedd.count_submission(sid)
+        # The pending record is cleared in memory; the end-of-cycle save writes it. A crash
+        # before that leaves it pending, and start() finds the batch in the queue.
         del self.state.pending[sid]
         self.state.bump("submitted", done)
-        ST.save(self.cfg.state_path, self.state)
         if done:
             report.submitted[(entry.name, request.client)] = done
 
