@@ -3,7 +3,7 @@
 Verbs: ``serve``, ``keygen`` (the HMAC key the factory and the server share),
 ``token`` (mint an upload token for one entry/glidein, as the factory does),
 ``user`` (add or replace a viewer/admin in the users file), ``retention`` (apply
-the retention policy once).
+the retention policy once), ``reindex`` (rebuild the index from the stored files).
 """
 
 from __future__ import annotations
@@ -81,6 +81,15 @@ def cmd_retention(args: argparse.Namespace) -> int:
         blobs.delete(v.entry, v.glidein)
     index.close()
     sys.stdout.write(f"deleted the logs of {len(victims)} glidein(s)\n")
+    return EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the SQLite index from the stored files (run with the server stopped)."""
+    from gwms_core.logserver.index import rebuild
+
+    glideins, files = rebuild(args.data_dir)
+    sys.stdout.write(f"indexed {files} file(s) of {glideins} glidein(s)\n")
     return EXIT_OK
 
 
@@ -206,6 +215,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     v.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of stdin")
     v.set_defaults(func=cmd_user)
+
+    v = verbs.add_parser("reindex", help="rebuild the index from the stored files "
+                                         "(server stopped)")
+    v.add_argument("--data-dir", required=True)
+    v.set_defaults(func=cmd_reindex)
 
     v = verbs.add_parser("retention", help="apply the retention policy once")
     _storage_args(v)

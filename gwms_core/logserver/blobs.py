@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from gwms_core.logserver.tokens import NAME_RE
@@ -74,6 +75,18 @@ class BlobStore:
         parent = self.root / entry
         with contextlib.suppress(OSError):
             parent.rmdir()  # only when empty
+
+    def iter_files(self) -> Iterator[tuple[str, str, str, Path]]:
+        """Every stored file as (entry, glidein, name, path); temporary files skipped."""
+        for entry_dir in sorted(self.root.iterdir()):
+            if not entry_dir.is_dir() or not NAME_RE.match(entry_dir.name):
+                continue
+            for glidein_dir in sorted(entry_dir.iterdir()):
+                if not glidein_dir.is_dir() or not NAME_RE.match(glidein_dir.name):
+                    continue
+                for f in sorted(glidein_dir.iterdir()):
+                    if f.is_file() and NAME_RE.match(f.name):
+                        yield entry_dir.name, glidein_dir.name, f.name, f
 
     def count_files(self) -> int:
         """How many files are stored (used by tests and ``gwms logserver stats``)."""

@@ -65,6 +65,9 @@ class GlideinFacts:
     exit_status: int | None = None
     failing_script: str | None = None
     errors: int = 0
+    #: True when ``exit_status`` comes from HTCondor's job event log (it outranks the
+    #: glidein's own ``end`` record: a pilot killed after logging its end is failed).
+    exit_from_condor: bool = False
 
     @property
     def status(self) -> str:
@@ -164,6 +167,7 @@ def extract(entry: str, glidein: str, records: Iterable[LogRecord]) -> GlideinFa
     last_error: str | None = None
     errors = 0
     condor_exit: int | None = None
+    stdout_exit: int | None = None
     for rec in records:
         for name in _ATTR_KEYS:
             found = _attr(rec.attrs, name)
@@ -201,9 +205,12 @@ def extract(entry: str, glidein: str, records: Iterable[LogRecord]) -> GlideinFa
             elif name.endswith((".out", ".err")):
                 code = pilot_exit_code(rec.file.text())
                 if code is not None:
-                    condor_exit = code if condor_exit is None else condor_exit
-    if exit_status is None:
+                    stdout_exit = code
+    from_condor = condor_exit is not None
+    if from_condor:
         exit_status = condor_exit
+    elif exit_status is None:
+        exit_status = stdout_exit
     failing = failed_end or first_fatal
     if failing is None and exit_status not in (None, 0):
         failing = last_error
@@ -211,12 +218,13 @@ def extract(entry: str, glidein: str, records: Iterable[LogRecord]) -> GlideinFa
         entry=entry, glidein=glidein, factory=values["factory"], frontend=values["frontend"],
         job_id=values["job_id"], node=values["node"], site=values["site"], start=start,
         end=end, last_seen=last, exit_status=exit_status, failing_script=failing,
-        errors=errors)
+        errors=errors, exit_from_condor=from_condor)
 
 
 def merge(old: GlideinFacts | None, new: GlideinFacts) -> GlideinFacts:
-    """Facts after a further upload: names keep their first value, times widen,
-    the latest exit status wins, the first failing script stays."""
+    """Facts after a further upload: names keep their first value, times widen, the
+    latest exit status wins unless the older one came from HTCondor's event log and the
+    newer does not, the first failing script stays."""
     if old is None:
         return new
 
@@ -226,12 +234,15 @@ def merge(old: GlideinFacts | None, new: GlideinFacts) -> GlideinFacts:
     def hi(a: float | None, b: float | None) -> float | None:
         return b if a is None else a if b is None else max(a, b)
 
+    exit_status = old.exit_status
+    if new.exit_status is not None and (new.exit_from_condor or not old.exit_from_condor):
+        exit_status = new.exit_status
     return GlideinFacts(
         entry=old.entry, glidein=old.glidein,
         factory=old.factory or new.factory, frontend=old.frontend or new.frontend,
         job_id=old.job_id or new.job_id, node=old.node or new.node,
         site=old.site or new.site, start=lo(old.start, new.start),
         end=hi(old.end, new.end), last_seen=hi(old.last_seen, new.last_seen),
-        exit_status=new.exit_status if new.exit_status is not None else old.exit_status,
-        failing_script=old.failing_script or new.failing_script,
-        errors=old.errors + new.errors)
+        exit_status=exit_status, failing_script=old.failing_script or new.failing_script,
+        errors=old.errors + new.errors,
+        exit_from_condor=old.exit_from_condor or new.exit_from_condor)

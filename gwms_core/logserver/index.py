@@ -400,3 +400,44 @@ def open_index(url: str) -> LogIndex:
                                   "see docs/logserver.md")
     return SqliteIndex(url.removeprefix("sqlite:"))
 
+
+
+def rebuild(data_dir: str | Path) -> tuple[int, int]:
+    """Rebuild ``DATA_DIR/index.sqlite`` from the stored files (server stopped).
+
+    The files are the source of truth; the index is derived from them. Builds a new
+    index beside the old one and renames it over: a crash leaves the old index.
+    Returns (glideins, files) indexed.
+    """
+    import os
+
+    from gwms_core.logserver.blobs import BlobStore
+    from gwms_core.logserver.extract import extract
+    from gwms_core.logserver.records import UploadError, read_stored
+
+    data = Path(data_dir)
+    target = data / "index.sqlite"
+    tmp = data / "index.sqlite.rebuild"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+    index = SqliteIndex(tmp)
+    glideins: set[tuple[str, str]] = set()
+    files = 0
+    try:
+        for entry, glidein, name, path in BlobStore(data / "logs").iter_files():
+            raw = path.read_bytes()
+            try:
+                records = read_stored(raw)
+            except UploadError:
+                continue  # not a log this server wrote; left alone
+            index.put_file(extract(entry, glidein, records), name, records, len(raw),
+                           append=False, now=path.stat().st_mtime)
+            glideins.add((entry, glidein))
+            files += 1
+        index._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        index.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    os.replace(tmp, target)
+    return len(glideins), files

@@ -198,3 +198,21 @@ def test_authenticate_and_sessions_expire() -> None:
 def test_hash_not_in_repr() -> None:
     u = User("v", "viewer", hash_password("secret-pw", iterations=1000))
     assert "pbkdf2" not in repr(u)
+
+
+def test_condor_exit_outranks_the_glideins_end_record_in_any_order() -> None:
+    own = extract("e", "g", [r(0), r(1, event="end", exit_code=0)])
+    condor = extract("e", "g", [LogRecord(
+        time=T0 + 5, script="factory", severity="info",
+        file=Attachment("job.3.0.log", (DATA / "condor-event-sig.log").read_bytes()))])
+    assert condor.exit_from_condor and not own.exit_from_condor
+    assert merge(own, condor).exit_status == 137
+    assert merge(condor, own).exit_status == 137
+    assert merge(condor, own).status == "failed"
+
+
+def test_pilot_stdout_exit_used_only_without_better_source() -> None:
+    out = LogRecord(time=T0, script="factory", severity="info",
+                    file=Attachment("job.1.0.out", b"... ending now with code 5\n"))
+    assert extract("e", "g", [out]).exit_status == 5
+    assert extract("e", "g", [r(0, event="end", exit_code=0), out]).exit_status == 0
