@@ -40,7 +40,7 @@ FACTORY_HEAD = "kind: factory\nname: f\nwms_collector: cm:9618\n"
 # (description, yaml text, expected substring of one problem, expected line)
 BAD = [
     ("unknown plugin", FACTORY_HEAD + "entry_sources:\n  - type: statik\n    path: e\n",
-     "entry_sources[0].type: 'statik' is not one of: 'cric', 'static'", 5),
+     "entry_sources[0].type: 'statik' is not one of: 'cric', 'osg', 'static'", 5),
     ("missing required plugin option", FACTORY_HEAD + "entry_sources:\n  - type: static\n",
      "entry_sources[0]: 'path' is required but missing", 5),
     ("wrong type",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gwms_core.config import load_config
@@ -13,7 +15,8 @@ from gwms_core.frontend.service import (
     schedd_overload,
 )
 from gwms_core.frontend.settings import settings_from_config
-from tests.conftest import ROOT
+
+ROOT = Path(__file__).resolve().parents[3]
 
 OVERLOAD = [
     ({"MaxJobsRunning": 100, "TotalRunningJobs": 10}, None),
