@@ -45,7 +45,6 @@ def issuers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Issuers
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(keycache, "KEYCACHE_INSTANCE", None)
     root = tmp_path / "www"
-    key_a = IssuerKey.from_pem(st.generate_issuer_key("ec"), "key-a")
     key_b = IssuerKey.from_pem(st.generate_issuer_key("ec"), "key-a")  # same kid, other key
     key_file_a = tmp_path / "issuer-a.pem"
     key_file_a.write_bytes(st.generate_issuer_key("ec"))
@@ -211,7 +210,8 @@ def test_issue_needs_key_and_audience(tmp_path: Path) -> None:
 
 def test_bad_key_file_message_has_no_key_material(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
-    bad.write_bytes(b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n")
+    bad.write_bytes(b"-----BEGIN PRIVATE KEY-----\n"
+                    b"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n")
     with pytest.raises(CredentialError) as err:
         st.load_issuer_key(bad, "k")
     assert err.value.check == "key-id"
