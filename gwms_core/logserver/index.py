@@ -114,6 +114,10 @@ class LogIndex(Protocol):
         """Forget a glidein; True if it existed."""
         ...
 
+    def facets(self) -> tuple[list[str], list[str]]:
+        """Every entry and every frontend name known (for filter menus)."""
+        ...
+
     def usage(self) -> list[Usage]:
         """Every glidein's last upload time (server clock) and bytes (retention input)."""
         ...
@@ -373,6 +377,15 @@ class SqliteIndex:
                f"WHERE lines_fts MATCH ?{clause} ORDER BY l.time DESC LIMIT ? OFFSET ?")
         rows = self._conn().execute(sql, [fq, *args, query.limit, query.offset]).fetchall()
         return [LineRow(*r) for r in rows]
+
+    def facets(self) -> tuple[list[str], list[str]]:
+        """See :meth:`LogIndex.facets`."""
+        conn = self._conn()
+        entries = [e for (e,) in conn.execute("SELECT DISTINCT entry FROM glideins "
+                                              "ORDER BY entry")]
+        frontends = [f for (f,) in conn.execute("SELECT DISTINCT frontend FROM glideins "
+                                                "WHERE frontend IS NOT NULL ORDER BY 1")]
+        return entries, frontends
 
     def usage(self) -> list[Usage]:
         """See :meth:`LogIndex.usage`."""

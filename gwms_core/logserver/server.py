@@ -585,9 +585,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         hits = (self.app.index.search(q.text, GlideinQuery(
             entry=q.entry, frontend=q.frontend, status=q.status, since=q.since,
             until=q.until, limit=50)) if q.text else [])
-        usage = self.app.index.glideins(GlideinQuery(limit=1000))[0]
-        entries = sorted({r.facts.entry for r in usage})
-        frontends = sorted({r.facts.frontend for r in usage if r.facts.frontend})
+        entries, frontends = self.app.index.facets()
         self._html(200, web.list_page(user, params, rows, total, hits, entries, frontends))
 
     def _glidein_page(self, user: str, path: str) -> None:
