@@ -63,10 +63,15 @@ def count(glideins: Iterable[Glidein]) -> Counts:
 
 @dataclass(frozen=True, slots=True)
 class Accounting:
-    """Glidein counts per entry, per (entry, client) and per (entry, frontend)."""
+    """Glidein counts per entry, per (entry, frontend, client) and per (entry, frontend).
+
+    A client is always qualified by the frontend identity that asked for its glideins: a
+    frontend cannot change the count, or cause the removal, of another frontend's
+    glideins by using the same ``ClientName``.
+    """
 
     entries: Mapping[str, Counts]
-    clients: Mapping[tuple[str, str], Counts]
+    clients: Mapping[tuple[str, str, str], Counts]
     frontends: Mapping[tuple[str, str], Counts]
 
     def entry(self, name: str) -> Counts:
@@ -75,13 +80,13 @@ class Accounting:
 
 
 def account(glideins: Iterable[Glidein]) -> Accounting:
-    """Group the queue's glideins by entry, by (entry, client) and by (entry, frontend)."""
+    """Group the queue's glideins by entry, (entry, frontend, client), (entry, frontend)."""
     by_entry: dict[str, list[Glidein]] = defaultdict(list)
-    by_client: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
+    by_client: dict[tuple[str, str, str], list[Glidein]] = defaultdict(list)
     by_frontend: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
     for g in glideins:
         by_entry[g.entry].append(g)
-        by_client[(g.entry, g.client)].append(g)
+        by_client[(g.entry, g.frontend, g.client)].append(g)
         by_frontend[(g.entry, g.frontend)].append(g)
     return Accounting(
         entries={k: count(v) for k, v in by_entry.items()},
@@ -184,38 +189,41 @@ def waterfill(capacity: int, wants: Mapping[K, int]) -> dict[K, int]:
 
 def plan_submission(
     requests: Sequence[Request],
-    clients: Mapping[str, Counts],
+    clients: Mapping[tuple[str, str], Counts],
     frontends: Mapping[str, Counts],
     entry: Counts,
     limits: EntryLimits,
     cycle_cap: int,
     in_downtime: bool = False,
-) -> tuple[dict[str, int], dict[str, str]]:
+) -> tuple[dict[tuple[str, str], int], dict[str, str]]:
     """How many glideins to submit per client at one entry.
 
-    :param requests: accepted requests at this entry (one per client).
-    :param clients: counts per client at this entry (after this cycle's removals).
+    :param requests: accepted requests at this entry (one per frontend and client).
+    :param clients: counts per (frontend, client) at this entry (after this cycle's
+        removals).
     :param frontends: counts per frontend identity at this entry.
     :param entry: counts of the whole entry.
     :param cycle_cap: most glideins to submit at this entry this cycle.
-    :returns: (count per client, limit that cut each reduced client).
+    :returns: (count per (frontend, client), limit that cut each reduced client, by
+        client name).
     """
     limited: dict[str, str] = {}
     if in_downtime:
-        return {r.client: 0 for r in requests}, {r.client: "in_downtime" for r in requests}
-    wants: dict[str, int] = {}
+        return ({(r.frontend, r.client): 0 for r in requests},
+                {r.client: "in_downtime" for r in requests})
+    wants: dict[tuple[str, str], int] = {}
     for r in requests:
-        c = clients.get(r.client, Counts())
+        c = clients.get((r.frontend, r.client), Counts())
         want = max(0, r.idle - c.waiting)
         by_max = max(0, r.max_glideins - c.total)
         if by_max < want:
             limited[r.client] = "ReqMaxGlideins"
             want = by_max
-        wants[r.client] = want
+        wants[(r.frontend, r.client)] = want
     # Per frontend identity: shared by the clients (groups) of that frontend.
-    by_frontend: dict[str, dict[str, int]] = defaultdict(dict)
+    by_frontend: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     for r in requests:
-        by_frontend[r.frontend][r.client] = wants[r.client]
+        by_frontend[r.frontend][(r.frontend, r.client)] = wants[(r.frontend, r.client)]
     frontend_cap: dict[str, int] = {}
     for fe, fe_wants in by_frontend.items():
         f = frontends.get(fe, Counts())
@@ -228,7 +236,7 @@ def plan_submission(
         name, cap = min(caps.items(), key=lambda kv: kv[1])
         want = sum(fe_wants.values())
         if cap < want:
-            for client, w in fe_wants.items():
+            for (_, client), w in fe_wants.items():
                 if w:
                     limited.setdefault(client, name)
         frontend_cap[fe] = max(0, min(cap, want))
@@ -241,10 +249,10 @@ def plan_submission(
         entry_caps["max_held"] = 0
     entry_name, entry_cap = min(entry_caps.items(), key=lambda kv: kv[1])
     per_frontend = waterfill(entry_cap, frontend_cap)
-    out: dict[str, int] = {}
+    out: dict[tuple[str, str], int] = {}
     for fe, fe_wants in by_frontend.items():
         if per_frontend[fe] < frontend_cap[fe]:
-            for client, w in fe_wants.items():
+            for (_, client), w in fe_wants.items():
                 if w:
                     limited.setdefault(client, entry_name)
         out.update(waterfill(per_frontend[fe], fe_wants))
@@ -270,7 +278,7 @@ def plan_entry(
     """Decide everything for one entry (see the module docstring for the order).
 
     :param glideins: this entry's glideins from the queue.
-    :param requests: accepted requests for this entry, at most one per client.
+    :param requests: accepted requests for this entry, at most one per (frontend, client).
     """
     removes: list[JobAction] = []
     releases: list[JobAction] = []
@@ -291,29 +299,30 @@ def plan_entry(
                 removes.append(JobAction(g, Reason.IDLE_LIFETIME))
                 gone.add(g.job_id)
     live = _without(glideins, gone)
-    by_client: dict[str, list[Glidein]] = defaultdict(list)
+    by_client: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
     for g in live:
-        by_client[g.client].append(g)
+        by_client[(g.frontend, g.client)].append(g)
     for r in requests:
-        excess = plan_removal(r, by_client.get(r.client, []))
+        excess = plan_removal(r, by_client.get((r.frontend, r.client), []))
         removes.extend(excess)
         gone.update(a.glidein.job_id for a in excess)
     live = _without(live, gone)
     acct = account(live)
-    clients = {c: n for (e, c), n in acct.clients.items() if e == entry}
+    clients = {(f, c): n for (e, f, c), n in acct.clients.items() if e == entry}
     frontends = {f: n for (e, f), n in acct.frontends.items() if e == entry}
     counts, limited = plan_submission(requests, clients, frontends, acct.entry(entry), limits,
                                       policy.max_submit_per_cycle, in_downtime)
-    submits = tuple(SubmitAction(r, counts[r.client]) for r in requests if counts[r.client] > 0)
+    submits = tuple(SubmitAction(r, counts[(r.frontend, r.client)]) for r in requests
+                    if counts[(r.frontend, r.client)] > 0)
     return Plan(entry=entry, submit=submits, remove=tuple(removes), release=tuple(releases),
                 limited=limited)
 
 
 def merge_requests(requests: Iterable[Request]) -> list[Request]:
-    """One request per (entry, client): a later ad for the same pair replaces the earlier."""
-    out: dict[tuple[str, str], Request] = {}
+    """One request per (entry, frontend, client): a later one replaces an earlier one."""
+    out: dict[tuple[str, str, str], Request] = {}
     for r in requests:
-        out[(r.entry, r.client)] = r
+        out[(r.entry, r.frontend, r.client)] = r
     return list(out.values())
 
 

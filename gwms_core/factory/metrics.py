@@ -13,8 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from gwms_core.factory.model import Counts
-
 if TYPE_CHECKING:
     from gwms_core.factory.service import CycleReport
 
@@ -54,16 +52,18 @@ def render(report: CycleReport,
     """
     submitted_total = report.submitted if submitted_total is None else submitted_total
     removed_total = report.removed if removed_total is None else removed_total
-    by_frontend: dict[tuple[str, str], Counts] = {}
-    # Client counts carry the client; glideins are labelled by the frontend (client) name.
-    for (entry, client), c in sorted(report.client_counts.items()):
-        by_frontend[(entry, client)] = c
+    # Glideins are labelled by the client name (``frontend.group``), summed over identities.
+    by_frontend: dict[tuple[str, str], dict[str, int]] = {}
+    for (entry, _identity, client), c in sorted(report.client_counts.items()):
+        acc = by_frontend.setdefault((entry, client), dict.fromkeys(_STATES, 0))
+        d = c.as_dict()
+        for s in _STATES:
+            acc[s] += d[s]
     out: list[str] = []
     out += _family("gwms_factory_entries", "gauge", "Entries the factory serves.",
                    [({"enabled": "true"}, len(report.counts))])
     samples = []
-    for (entry, client), c in sorted(by_frontend.items()):
-        d = c.as_dict()
+    for (entry, client), d in sorted(by_frontend.items()):
         samples += [({"entry": entry, "frontend": client, "state": s}, d[s]) for s in _STATES]
     out += _family("gwms_factory_glideins", "gauge",
                    "Glideins in the factory's schedd by entry, frontend and state.", samples)

@@ -155,12 +155,15 @@ class CycleReport:
     accepted: list[Request] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     plans: list[Plan] = field(default_factory=list)
+    #: Glideins submitted by (entry, client) and by (entry, frontend identity, client).
     submitted: dict[tuple[str, str], int] = field(default_factory=dict)
+    submitted_by_frontend: dict[tuple[str, str, str], int] = field(default_factory=dict)
     removed: dict[tuple[str, str], int] = field(default_factory=dict)
     released: int = 0
     errors: list[str] = field(default_factory=list)
     counts: dict[str, Counts] = field(default_factory=dict)
-    client_counts: dict[tuple[str, str], Counts] = field(default_factory=dict)
+    #: Counts after the cycle by (entry, frontend identity, client).
+    client_counts: dict[tuple[str, str, str], Counts] = field(default_factory=dict)
     duration: float = 0.0
 
 
@@ -288,7 +291,9 @@ class Factory:
         del self.state.pending[sid]
         self.state.bump("submitted", done)
         if done:
-            report.submitted[(entry.name, request.client)] = done
+            key = (entry.name, request.client)
+            report.submitted[key] = report.submitted.get(key, 0) + done
+            report.submitted_by_frontend[(entry.name, request.frontend, request.client)] = done
 
     # ----------------------------------------------------------------- the cycle
 
@@ -372,11 +377,11 @@ class Factory:
         # Counts after this cycle: removed ones as removed, new ones as unsubmitted.
         after = [g if g.job_id not in gone else _as_removed(g) for g in glideins]
         acct = account(after)
-        sub_by_client: dict[tuple[str, str], int] = dict(report.submitted)
+        sub_by_client = dict(report.submitted_by_frontend)
         entry_counts: dict[str, Counts] = {}
         for name in entries:
             c = acct.entry(name)
-            extra = sum(n for (e, _), n in sub_by_client.items() if e == name)
+            extra = sum(n for (e, _, _), n in sub_by_client.items() if e == name)
             entry_counts[name] = _plus_unsubmitted(c, extra)
         client_counts = {
             key: _plus_unsubmitted(acct.clients.get(key, Counts()), sub_by_client.get(key, 0))
@@ -394,7 +399,8 @@ class Factory:
                                     entry_counts[name], grid_resource))
         for rq in accepted:
             out.append(ADS.client_ad(rq.entry, rq.client, self.cfg.name, self.cfg.glidein,
-                                     client_counts.get((rq.entry, rq.client), Counts()),
+                                     client_counts.get((rq.entry, rq.frontend, rq.client),
+                                                       Counts()),
                                      identity=rq.frontend, request=rq))
         for rf in refused:
             if rf.client and rf.entry in entries:

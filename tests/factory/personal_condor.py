@@ -151,8 +151,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def start(root: Path = ROOT, timeout: float = 60.0) -> PersonalCondor:
-    """Start collector + schedd; return when the schedd's ad is in the collector."""
+def start(root: Path = ROOT, timeout: float = 60.0, extra_config: str = "") -> PersonalCondor:
+    """Start collector + schedd; return when the schedd's ad is in the collector.
+
+    ``extra_config`` is appended to the configuration (later settings win).
+    """
     if os.geteuid() != 0:
         raise Unavailable("needs root (chroot into the Debian 13 root)")
     if not (root / ".gwms-factory-ready").exists():
@@ -165,7 +168,7 @@ def start(root: Path = ROOT, timeout: float = 60.0) -> PersonalCondor:
         (local / sub).mkdir(parents=True, exist_ok=True)
     pc = PersonalCondor(root, local, f"127.0.0.1:{cport}", sport, 0)
     (local / "condor_config").write_text(CONFIG.format(
-        local=pc.chroot_path(local), collector_port=cport, schedd_port=sport))
+        local=pc.chroot_path(local), collector_port=cport, schedd_port=sport) + extra_config)
     subprocess.run(["chown", "-R", f"{UID}:{UID}", str(local)], check=True)
     pidfile = local / "run" / "master.pid"
     res = pc.condor("condor_master", "-pidfile", pc.chroot_path(pidfile))

@@ -85,8 +85,8 @@ def test_accounting_per_entry_client_frontend() -> None:
     a = account(gs)
     assert a.entry("E").as_dict() == {"unsubmitted": 1, "idle": 1, "running": 1, "held": 1,
                                       "removed": 1, "completed": 0, "waiting": 2, "total": 4}
-    assert a.clients[("E", "c1")].total == 2
-    assert a.clients[("E", "c1")].removed == 1
+    assert a.clients[("E", "fe1", "c1")].total == 2
+    assert a.clients[("E", "fe1", "c1")].removed == 1
     assert a.frontends[("E", "fe1")].total == 3
     assert a.frontends[("E", "fe2")].held == 1
     assert a.entry("F").running == 1
@@ -182,8 +182,12 @@ L = EntryLimits(max_glideins=100, max_idle=50, max_held=10, per_frontend_max_gli
 def sub(requests: list[Request], clients: dict[str, Counts] | None = None,
         frontends: dict[str, Counts] | None = None, entry: Counts | None = None,
         limits: EntryLimits = L, cap: int = 1000, downtime: bool = False) -> dict[str, int]:
-    return plan_submission(requests, clients or {}, frontends or {}, entry or Counts(), limits,
-                           cap, downtime)[0]
+    """Counts per client name (the table's clients all belong to their request's frontend)."""
+    fe_of = {r.client: r.frontend for r in requests}
+    keyed = {(fe_of.get(c, "fe1"), c): n for c, n in (clients or {}).items()}
+    got = plan_submission(requests, keyed, frontends or {}, entry or Counts(), limits,
+                          cap, downtime)[0]
+    return {c: n for (_, c), n in got.items()}
 
 
 @pytest.mark.parametrize(("kwargs", "expected"), [
@@ -308,12 +312,13 @@ def test_properties(sc: tuple[EntryLimits, list[Glidein], list[Request], Policy]
     plan = plan_entry("E", limits, gs, reqs, policy, NOW)
     removed = {a.glidein.job_id for a in plan.remove}
     released = {a.glidein.job_id for a in plan.release}
-    by_client = {r.client: r for r in reqs}
+    by_client = {(r.frontend, r.client): r for r in reqs}
 
     # Removal never touches running glideins unless the request's level is ALL.
     for a in plan.remove:
         if a.glidein.state is S.RUNNING:
-            assert by_client[a.glidein.client].remove is RemovalLevel.ALL
+            assert by_client[(a.glidein.frontend, a.glidein.client)].remove \
+                is RemovalLevel.ALL
             assert a.reason is Reason.EXCESS_RUNNING
     # Nothing removed twice, nothing both released and removed, removed/completed untouched.
     assert len(removed) == len(plan.remove)
@@ -338,13 +343,14 @@ def test_properties(sc: tuple[EntryLimits, list[Glidein], list[Request], Policy]
             assert f.held < limits.per_frontend_max_held
     # Never submits beyond the request.
     for s in plan.submit:
-        c = count(x for x in live if x.client == s.request.client)
+        c = count(x for x in live if (x.frontend, x.client) ==
+                  (s.request.frontend, s.request.client))
         assert s.count > 0
         assert c.waiting + s.count <= s.request.idle
         assert c.total + s.count <= s.request.max_glideins
     # Never submits and removes excess for the same client in one cycle.
-    submitted = {s.request.client for s in plan.submit}
-    excess = {a.glidein.client for a in plan.remove
+    submitted = {(s.request.frontend, s.request.client) for s in plan.submit}
+    excess = {(a.glidein.frontend, a.glidein.client) for a in plan.remove
               if a.reason in (Reason.EXCESS_WAITING, Reason.EXCESS_RUNNING)}
     assert not submitted & excess
 
@@ -364,3 +370,16 @@ def test_waterfill_properties(cap: int, wants: dict[str, int]) -> None:
         if got[k] < wants[k]:
             assert all(got[k] >= got[j] for j in wants if j != k) or \
                 all(got[k] + 1 >= got[j] for j in wants)
+
+
+def test_a_frontend_cannot_touch_another_frontends_glideins_by_client_name() -> None:
+    """fe2 sends ClientName "c1" (fe1's) with level ALL and max 0: fe1's glideins stay."""
+    gs = [g(i, S.IDLE, client="c1", frontend="fe1") for i in range(3)] + \
+         [g(10 + i, S.RUNNING, client="c1", frontend="fe1") for i in range(3)]
+    spoof = req(0, 0, RemovalLevel.ALL, client="c1", frontend="fe2")
+    plan = plan_entry("E", L, gs, [spoof], Policy(), NOW)
+    assert plan.remove == ()
+    # and fe1's own request is counted against fe1's glideins only
+    plan = plan_entry("E", L, gs, [spoof, req(5, 100, client="c1", frontend="fe1")],
+                      Policy(), NOW)
+    assert [(s.request.frontend, s.count) for s in plan.submit] == [("fe1", 2)]
