@@ -7,11 +7,11 @@ label names. Services create live metrics from these specs on a
 format 0.0.4) over HTTP(S) with :func:`start_http_server`. The Grafana dashboards
 under docs/dashboards/ are checked by a test to query only declared names.
 
-Example (factory)::
+Example (frontend)::
 
     reg = MetricsRegistry()
-    glideins = reg.gauge(FACTORY_GLIDEINS)
-    glideins.set(12, entry="ce1", frontend="fe", state="running")
+    glideins = reg.gauge(FRONTEND_GLIDEINS)
+    glideins.set(12, group="main", entry="ce1", state="running")
     start_http_server(reg, "0.0.0.0", 9100)
 """
 
@@ -90,12 +90,13 @@ def declared_series() -> frozenset[str]:
 
 _C, _G, _H = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM
 
+# Factory: the families gwms_core.factory.metrics.render exports (a test renders it and
+# compares); label "frontend" carries the request's client name.
 FACTORY_ENTRIES = declare("gwms_factory_entries", _G,
-                          "Entries the factory serves, by whether they are enabled.",
-                          ("enabled",))
+                          "Entries the factory serves.", ("enabled",))
 FACTORY_GLIDEINS = declare("gwms_factory_glideins", _G,
-                           "Glideins in the factory's schedd by entry, frontend and state "
-                           "(idle, running, held, removed).", ("entry", "frontend", "state"))
+                           "Glideins in the factory's schedd by entry, frontend and state.",
+                           ("entry", "frontend", "state"))
 FACTORY_REQUESTED_IDLE = declare("gwms_factory_requested_idle_glideins", _G,
                                  "Idle glideins frontends request, by entry and frontend.",
                                  ("entry", "frontend"))
@@ -107,13 +108,13 @@ FACTORY_SUBMITTED = declare("gwms_factory_submitted_glideins_total", _C,
 FACTORY_REMOVED = declare("gwms_factory_removed_glideins_total", _C,
                           "Glideins removed by the factory, by entry and reason.",
                           ("entry", "reason"))
-FACTORY_FAILURES = declare("gwms_factory_glidein_failures_total", _C,
-                           "Glideins that failed, by entry and reason (held, validation, "
-                           "exit code, ...).", ("entry", "reason"))
-FACTORY_CYCLE_SECONDS = declare("gwms_factory_cycle_duration_seconds", _H,
-                                "Duration of one factory cycle.")
+FACTORY_REFUSED_REQUESTS = declare("gwms_factory_refused_requests", _G,
+                                   "Requests refused this cycle, by entry and frontend.",
+                                   ("entry", "frontend"))
+FACTORY_LAST_CYCLE_SECONDS = declare("gwms_factory_last_cycle_duration_seconds", _G,
+                                     "Duration of the last factory cycle.")
 FACTORY_CYCLES = declare("gwms_factory_cycles_total", _C,
-                         "Factory cycles, by result (ok, error).", ("result",))
+                         "Factory cycles, by result.", ("result",))
 
 FRONTEND_IDLE_JOBS = declare("gwms_frontend_idle_jobs", _G,
                              "Idle user jobs matching a group.", ("group",))

@@ -109,3 +109,27 @@ def test_every_declared_family_is_on_a_dashboard() -> None:
     unused = [name for name, spec in DECLARED.items()
               if not set(spec.series_names()) & used]
     assert unused == []
+
+
+def _exported_families(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+
+
+def test_factory_exports_exactly_the_declared_factory_families() -> None:
+    """Render the factory's real exposition (gwms_core.factory.metrics) and compare."""
+    render = pytest.importorskip("gwms_core.factory.metrics").render
+    service = pytest.importorskip("gwms_core.factory.service")
+    exported = _exported_families(render(service.CycleReport(), cycles={"ok": 1}))
+    declared = {n: s.kind.value for n, s in DECLARED.items() if n.startswith("gwms_factory_")}
+    assert exported == declared
+
+
+def test_factory_dashboard_queries_what_the_factory_exports() -> None:
+    render = pytest.importorskip("gwms_core.factory.metrics").render
+    service = pytest.importorskip("gwms_core.factory.service")
+    exported = set(_exported_families(render(service.CycleReport(), cycles={"ok": 1})))
+    path = next(p for p in DASHBOARDS if p.stem == "gwms-factory")
+    used: set[str] = set()
+    for expr in _exprs(json.loads(path.read_text())):
+        used |= metric_names(expr)
+    assert used <= exported

@@ -12,7 +12,7 @@ from gwms_core import metrics as m
 
 def test_counter_gauge_render() -> None:
     reg = m.MetricsRegistry()
-    c = reg.counter(m.FACTORY_SUBMITTED)
+    c = reg.counter(m.FACTORY_SUBMITTED)  # what gwms_core.factory renders itself
     c.inc(entry="ce1", frontend="fe")
     c.inc(2, entry="ce1", frontend="fe")
     g = reg.gauge(m.FACTORY_GLIDEINS)
@@ -75,9 +75,10 @@ def test_declare_rules() -> None:
 
 
 def test_histogram_series_names() -> None:
-    assert m.FACTORY_CYCLE_SECONDS.series_names() == (
-        "gwms_factory_cycle_duration_seconds_bucket", "gwms_factory_cycle_duration_seconds_sum",
-        "gwms_factory_cycle_duration_seconds_count")
+    assert m.FRONTEND_CYCLE_SECONDS.series_names() == (
+        "gwms_frontend_cycle_duration_seconds_bucket",
+        "gwms_frontend_cycle_duration_seconds_sum",
+        "gwms_frontend_cycle_duration_seconds_count")
 
 
 def test_http_server_serves_metrics() -> None:
