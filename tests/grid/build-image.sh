@@ -75,6 +75,7 @@ main() {
   image="$(gwms_grid::image)"
   if ((force == 0)) && podman image exists "${image}"; then
     gwms_grid::log "image ${image} is up to date (cached); skipping the build"
+    podman tag "${image}" "${GRID_IMAGE_REPO}:latest"
     printf '%s\n' "${image}"
     return 0
   fi
