@@ -45,11 +45,15 @@ def secret_forms(secret: str | bytes) -> dict[str, str]:
         parts = text.split(".")
         if len(parts) == 3 and len(parts[2]) >= MIN_FRAGMENT:
             forms["JWT signature"] = parts[2]
-        for line in text.splitlines():
-            # PEM bodies are wrapped: one body line is enough to leak a key
-            line = line.strip()
-            if len(line) >= 48 and not line.startswith("-----"):
-                forms.setdefault("PEM line", line)
+        body = [ln.strip() for ln in text.splitlines()
+                if ln.strip() and not ln.strip().startswith("-----")]
+        if len(body) > 1:
+            # PEM bodies are wrapped: any one body line leaks key material. The first
+            # line is skipped: it encodes the structure's header, alike for every key
+            # of a type and size.
+            for n, line in enumerate(body[1:], start=2):
+                if len(line) >= 48:
+                    forms[f"PEM line {n}"] = line
     forms["base64"] = base64.b64encode(raw).decode("ascii").rstrip("=")
     forms["base64url"] = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
     forms["hex"] = raw.hex()

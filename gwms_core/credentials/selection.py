@@ -1,0 +1,97 @@
+"""The one place that decides which credentials a glidein request carries for an entry.
+
+A request carries up to two secrets, each sealed to the factory's key
+(:mod:`gwms_core.credentials.sealing`) as a ``GlideinEncParam<Name>`` attribute:
+
+* ``PoolIdToken``: the IDTOKEN the glidein's startd uses to join the user pool, from the
+  frontend's first ``idtokens`` credential. Every request needs it.
+* ``SubmitCredential``: what the factory presents to the site, of the entry's declared
+  ``auth_method``: a SciToken for a CE (``scitokens``), an X.509 proxy (``gsi``). For an
+  entry whose ``auth_method`` is ``idtokens`` the site accepts the pool token itself, so
+  no second credential is sent. The method travels in clear as
+  ``GlideinParamSubmitCredentialMethod``.
+
+:func:`plan_credentials` is pure: an entry and the frontend's ``credentials`` list (the
+validated configuration items, each with ``type``) in, a :class:`CredentialPlan` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gwms_core.entries import Entry
+from gwms_core.types import CredentialError
+
+#: Method of the pool token every glidein needs.
+POOL_METHOD = "idtokens"
+#: Encrypted parameter names (after ``GlideinEncParam``).
+PARAM_POOL_TOKEN = "PoolIdToken"
+PARAM_SUBMIT_CREDENTIAL = "SubmitCredential"
+#: Clear parameter name (after ``GlideinParam``) naming the submit credential's method.
+PARAM_SUBMIT_METHOD = "SubmitCredentialMethod"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialChoice:
+    """One configured credential chosen for a purpose. ``options`` are not shown."""
+
+    method: str
+    index: int
+    options: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialPlan:
+    """What a request for ``entry`` carries."""
+
+    entry: str
+    pool: CredentialChoice
+    submit: CredentialChoice | None
+
+    def clear_params(self) -> dict[str, str]:
+        """Clear request parameters describing the plan (no secret)."""
+        method = self.submit.method if self.submit else self.pool.method
+        return {PARAM_SUBMIT_METHOD: method}
+
+
+def _first(credentials: Sequence[Mapping[str, Any]], method: str) -> CredentialChoice | None:
+    for index, item in enumerate(credentials):
+        if str(item.get("type", "")).lower() == method:
+            return CredentialChoice(method=method, index=index, options=item)
+    return None
+
+
+def plan_credentials(entry: Entry, credentials: Sequence[Mapping[str, Any]]) -> CredentialPlan:
+    """Choose the credentials a request for ``entry`` carries (see the module doc).
+
+    :raises CredentialError: ``no-credential`` when the frontend has no ``idtokens``
+        credential, or none of the entry's ``auth_method``.
+    """
+    have = sorted({str(c.get("type", "")) for c in credentials})
+    pool = _first(credentials, POOL_METHOD)
+    if pool is None:
+        raise CredentialError("no-credential", f"entry {entry.name}: glideins need an "
+                                               f"{POOL_METHOD} credential to join the pool; "
+                                               f"configured: {', '.join(have) or 'none'}")
+    method = entry.auth_method.lower()
+    if method == POOL_METHOD:
+        return CredentialPlan(entry=entry.name, pool=pool, submit=None)
+    submit = _first(credentials, method)
+    if submit is None:
+        raise CredentialError("no-credential", f"entry {entry.name} needs a {method} "
+                                               f"credential; configured: "
+                                               f"{', '.join(have) or 'none'}")
+    return CredentialPlan(entry=entry.name, pool=pool, submit=submit)
+
+
+__all__ = [
+    "PARAM_POOL_TOKEN",
+    "PARAM_SUBMIT_CREDENTIAL",
+    "PARAM_SUBMIT_METHOD",
+    "POOL_METHOD",
+    "CredentialChoice",
+    "CredentialPlan",
+    "plan_credentials",
+]
