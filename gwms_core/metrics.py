@@ -139,7 +139,7 @@ LOGSERVER_UPLOADS = declare("gwms_logserver_uploads_total", _C,
 LOGSERVER_REFUSALS = declare("gwms_logserver_upload_refusals_total", _C,
                              "Refused uploads by reason (no_token, malformed, foreign, "
                              "expired, wrong_scope, bad_name, too_large, bad_json, "
-                             "invalid_record, length_required).", ("reason",))
+                             "invalid_record, length_required, bad_offset).", ("reason",))
 LOGSERVER_UPLOAD_BYTES = declare("gwms_logserver_upload_bytes_total", _C,
                                  "Bytes of uploads stored (after sanitising).")
 LOGSERVER_REDACTIONS = declare("gwms_logserver_redactions_total", _C,

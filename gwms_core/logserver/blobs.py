@@ -43,7 +43,11 @@ class BlobStore:
     def write(self, entry: str, glidein: str, name: str, data: bytes) -> None:
         """Atomically replace (or create) one file."""
         target = self.path(entry, glidein, name)
-        directory = target.parent
+        self.write_raw(target.parent, name, data)
+
+    def write_raw(self, directory: Path, name: str, data: bytes) -> None:
+        """Atomically write ``directory/name`` (tmp + fsync + rename + fsync dir)."""
+        target = directory / name
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True, mode=0o750)
         tmp = directory / f".{name}.{threading.get_ident()}.tmp"
@@ -61,6 +65,18 @@ class BlobStore:
         if created:
             _fsync_dir(directory.parent)
             _fsync_dir(self.root)
+
+    def read_offset(self, entry: str, glidein: str, name: str) -> int:
+        """Bytes of the client's local log received for ``name`` (0 if none recorded)."""
+        path = self.path(entry, glidein) / f".{name}.offset"
+        try:
+            return int(path.read_text(encoding="ascii").strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def write_offset(self, entry: str, glidein: str, name: str, offset: int) -> None:
+        """Record (atomically) how many bytes of the client's log were received."""
+        self.write_raw(self.path(entry, glidein), f".{name}.offset", f"{offset}\n".encode())
 
     def read(self, entry: str, glidein: str, name: str) -> bytes | None:
         """A stored file's bytes, or None."""

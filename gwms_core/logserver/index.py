@@ -78,7 +78,17 @@ class LineRow:
     event: str | None
     exit_code: int | None
     attachment: str | None
+    message: str | None
     text: str
+
+    @property
+    def file_text(self) -> str:
+        """The attached file's (indexed) text, without the message."""
+        if self.attachment is None:
+            return ""
+        if self.message is None:
+            return self.text
+        return self.text[len(self.message) + 1:]
 
 
 class LogIndex(Protocol):
@@ -150,7 +160,8 @@ CREATE TABLE IF NOT EXISTS lines (
     glidein_id INTEGER NOT NULL REFERENCES glideins (id) ON DELETE CASCADE,
     file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, time REAL NOT NULL, script TEXT NOT NULL, severity TEXT NOT NULL,
-    pid INTEGER, event TEXT, exit_code INTEGER, attachment TEXT, text TEXT NOT NULL);
+    pid INTEGER, event TEXT, exit_code INTEGER, attachment TEXT, message TEXT,
+    text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS lines_glidein ON lines (glidein_id, time, seq);
 CREATE INDEX IF NOT EXISTS lines_file ON lines (file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS lines_fts USING fts5 (
@@ -249,9 +260,10 @@ class SqliteIndex:
                         conn.execute("DELETE FROM lines WHERE file_id=?", (fid,))
                 conn.executemany(
                     "INSERT INTO lines (glidein_id, file_id, seq, time, script, severity, "
-                    "pid, event, exit_code, attachment, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "pid, event, exit_code, attachment, message, text) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(gid, fid, seq0 + i, r.time, r.script, r.severity, r.pid, r.event,
-                      r.exit_code, r.file.name if r.file else None,
+                      r.exit_code, r.file.name if r.file else None, r.message,
                       r.text[:MAX_INDEXED_TEXT]) for i, r in enumerate(records)])
                 merged: GlideinFacts | None = None
                 for (ftext,) in conn.execute("SELECT facts FROM files WHERE glidein_id=? "
@@ -350,7 +362,7 @@ class SqliteIndex:
         return [FileRow(*r) for r in rows]
 
     _LINE_COLS = ("g.entry, g.glidein, f.name, l.seq, l.time, l.script, l.severity, l.pid, "
-                  "l.event, l.exit_code, l.attachment, l.text")
+                  "l.event, l.exit_code, l.attachment, l.message, l.text")
 
     def lines(self, entry: str, glidein: str, *, script: str | None = None,
               limit: int = 10000) -> list[LineRow]:

@@ -10,8 +10,9 @@ An upload body is JSON lines (UTF-8), one object per line::
 
 Required: ``time`` (seconds since the epoch, or an ISO-8601 string with a zone),
 ``script`` (a string), ``severity`` (``debug info warning error fatal``; the aliases
-``warn notice err critical crit`` are accepted) and exactly one of ``message`` (a
-string) or ``file`` (an attached file, gzip-compressed then base64-encoded). Optional:
+``warn notice err critical crit`` are accepted) and ``message`` (a string) or ``file``
+(an attached file, gzip-compressed then base64-encoded, or ``base64`` alone) or both,
+as the pilot's ``gwms_log_attach`` writes them. Optional:
 ``pid`` (integer), ``event`` (``start end script_start script_end``), ``exit_code``
 (integer) and ``attrs`` (an object of string/number values: ``factory``, ``entry``,
 ``frontend``, ``job_id``, ``node``, ...). Other keys are kept as they are.
@@ -43,7 +44,7 @@ _ALIASES = {"warn": "warning", "notice": "info", "err": "error", "critical": "fa
             "crit": "fatal"}
 EVENTS = ("start", "end", "script_start", "script_end")
 #: Encodings an attached file may use.
-FILE_ENCODINGS = ("gzip+base64",)
+FILE_ENCODINGS = ("gzip+base64", "base64")
 
 
 class UploadError(Exception):
@@ -83,10 +84,11 @@ class LogRecord:
 
     @property
     def text(self) -> str:
-        """The message, or the attached file's text: what is indexed."""
-        if self.message is not None:
-            return self.message
-        return self.file.text() if self.file is not None else ""
+        """The message and the attached file's text: what is indexed."""
+        parts = [self.message] if self.message is not None else []
+        if self.file is not None:
+            parts.append(self.file.text())
+        return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,11 @@ def _decode_file(obj: Any, lineno: int, budget: int) -> tuple[str, bytes]:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise UploadError(422, f"line {lineno}: 'file.data' is not base64") from exc
+    if encoding == "base64":
+        if len(raw) > budget:
+            raise UploadError(413, f"line {lineno}: attached files inflate beyond "
+                                   "the upload limit")
+        return name, raw
     try:
         chunks: list[bytes] = []
         size = 0
@@ -218,8 +225,8 @@ def parse_upload(body: bytes, sanitizer: Sanitizer, *,
             raise UploadError(422, f"line {lineno}: 'severity' must be one of "
                                    f"{', '.join(SEVERITIES)}")
         has_msg, has_file = "message" in obj, "file" in obj
-        if has_msg == has_file:
-            raise UploadError(422, f"line {lineno}: exactly one of 'message' or 'file'")
+        if not (has_msg or has_file):
+            raise UploadError(422, f"line {lineno}: a record needs 'message' or 'file'")
         if has_msg and not isinstance(obj["message"], str):
             raise UploadError(422, f"line {lineno}: 'message' must be a string")
         pid = _int_or_none(obj, "pid", lineno)
@@ -241,7 +248,9 @@ def parse_upload(body: bytes, sanitizer: Sanitizer, *,
             content, n = sanitizer.clean_bytes(content)
             count[0] += n
             attachment = Attachment(name=name, data=content)
-            clean["file"] = {"name": name, "encoding": "gzip+base64",
+            extra = {k: _clean_value(v, sanitizer, count) for k, v in obj["file"].items()
+                     if k not in ("name", "encoding", "data")}
+            clean["file"] = {"name": name, "encoding": "gzip+base64", **extra,
                              "data": _encode_file(content)}
         attrs = {str(k): str(v) for k, v in clean.get("attrs", {}).items()}
         records.append(LogRecord(
@@ -253,6 +262,30 @@ def parse_upload(body: bytes, sanitizer: Sanitizer, *,
         raise UploadError(422, "no record in the upload")
     stored = ("\n".join(out) + "\n").encode("utf-8")
     return ParsedUpload(records=tuple(records), stored=stored, redactions=count[0])
+
+
+def resume_chunk(received: int, offset: int, body: bytes) -> tuple[str, bytes]:
+    """What to do with an appended chunk the client says starts at byte ``offset`` of its
+    local log, when ``received`` bytes of that log arrived before (pure).
+
+    Returns ``("duplicate", b"")`` for a retry of data already stored, ``("append",
+    rest)`` with the part not yet stored (a retry that grew), or ``("gap", body)`` when
+    bytes are missing before it (stored anyway; the missing records are lost).
+
+    :raises UploadError: 409 when the overlap does not end on a line boundary.
+    """
+    end = offset + len(body)
+    if end <= received:
+        return "duplicate", b""
+    if offset < received:
+        skip = received - offset
+        if body[skip - 1:skip] != b"\n":
+            raise UploadError(409, f"chunk at offset {offset} overlaps the {received} bytes "
+                                   "already received, not at a line boundary")
+        return "append", body[skip:]
+    if offset > received:
+        return "gap", body
+    return "append", body
 
 
 def read_stored(data: bytes) -> tuple[LogRecord, ...]:

@@ -37,7 +37,7 @@ from gwms_core.logserver import web
 from gwms_core.logserver.blobs import BlobStore
 from gwms_core.logserver.extract import STATUSES, extract
 from gwms_core.logserver.index import GlideinQuery, LogIndex, open_index
-from gwms_core.logserver.records import UploadError, parse_upload, read_stored
+from gwms_core.logserver.records import UploadError, parse_upload, read_stored, resume_chunk
 from gwms_core.logserver.retention import RetentionPolicy, select_victims
 from gwms_core.logserver.sanitize import Sanitizer
 from gwms_core.logserver.tokens import NAME_RE, KeyRing, TokenError, TokenFailure, verify
@@ -49,12 +49,16 @@ log = logging.getLogger("gwms.logserver")
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 #: Default largest size attached files of one upload may inflate to (bytes).
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
+#: A refused upload's unread body up to this size is read and dropped (keep-alive, and a
+#: clean answer to a client still sending); beyond it the connection is closed.
+DRAIN_BYTES = 1024 * 1024
 #: Largest total size of one glidein's stored files (bytes); appends beyond are 413.
 MAX_GLIDEIN_BYTES = 256 * 1024 * 1024
 COOKIE = "gwms_session"
 #: Every ``reason`` a refused upload can carry (documented in the OpenAPI file).
 REFUSAL_REASONS = ("no_token", "malformed", "foreign", "expired", "wrong_scope", "bad_name",
-                   "too_large", "bad_json", "invalid_record", "length_required")
+                   "too_large", "bad_json", "invalid_record", "length_required",
+                   "bad_offset")
 _REFUSAL_REASON = {
     TokenFailure.MALFORMED: "malformed", TokenFailure.FOREIGN: "foreign",
     TokenFailure.EXPIRED: "expired", TokenFailure.NOT_YET_VALID: "expired",
@@ -251,16 +255,33 @@ class LogServer:
                            f"token refused: {exc}", hdrs) from None
 
     def store_upload(self, entry: str, glidein: str, name: str, body: bytes,
-                     append: bool) -> tuple[int, dict[str, Any]]:
-        """Parse, sanitise, store and index one authorised upload."""
-        try:
-            parsed = parse_upload(body, self.sanitizer,
-                                  max_inflated=self.config.max_inflated_bytes)
-        except UploadError as exc:
-            reason = {400: "bad_json", 413: "too_large"}.get(exc.status, "invalid_record")
-            raise _Refusal(exc.status, reason, exc.message) from None
+                     append: bool, client_offset: int | None = None
+                     ) -> tuple[int, dict[str, Any]]:
+        """Parse, sanitise, store and index one authorised upload.
+
+        With ``client_offset`` (header ``X-GWMS-Log-Offset`` of an append), a retried
+        chunk is stored once: see :func:`~gwms_core.logserver.records.resume_chunk`.
+        """
         now = time.time()
         with self.blobs.lock(entry, glidein):
+            action = "append" if append else "replace"
+            sent = len(body)
+            if append and client_offset is not None:
+                received = self.blobs.read_offset(entry, glidein, name)
+                try:
+                    action, body = resume_chunk(received, client_offset, body)
+                except UploadError as exc:
+                    raise _Refusal(exc.status, "bad_offset", exc.message) from None
+                if action == "duplicate":
+                    return 200, {"entry": entry, "glidein": glidein, "name": name,
+                                 "records": 0, "duplicate": True}
+            try:
+                parsed = parse_upload(body, self.sanitizer,
+                                      max_inflated=self.config.max_inflated_bytes)
+            except UploadError as exc:
+                reason = {400: "bad_json", 413: "too_large"}.get(exc.status,
+                                                                 "invalid_record")
+                raise _Refusal(exc.status, reason, exc.message) from None
             old = self.blobs.read(entry, glidein, name)
             data = (old + parsed.stored) if (append and old) else parsed.stored
             current = sum(f.nbytes for f in self.index.files(entry, glidein)
@@ -269,9 +290,15 @@ class LogServer:
                 raise _Refusal(413, "too_large", "this glidein's stored logs would exceed "
                                f"{self.config.max_glidein_bytes} bytes")
             self.blobs.write(entry, glidein, name, data)
+            if client_offset is not None or not append:
+                self.blobs.write_offset(entry, glidein, name,
+                                        (client_offset or 0) + sent if append else sent)
             facts = self.index.put_file(extract(entry, glidein, parsed.records), name,
                                         parsed.records, len(data),
                                         append=append and old is not None, now=now)
+            if action == "gap":
+                log.warning("upload of %s/%s/%s: bytes missing before offset %d",
+                            entry, glidein, name, client_offset)
         self.uploads.inc(result="stored")
         self.upload_bytes.inc(len(parsed.stored))
         if parsed.redactions:
@@ -279,7 +306,8 @@ class LogServer:
         status = 200 if old is not None else 201
         return status, {"entry": entry, "glidein": glidein, "name": name,
                         "records": len(parsed.records), "bytes": len(data),
-                        "redactions": parsed.redactions, "status": facts.status}
+                        "redactions": parsed.redactions, "status": facts.status,
+                        **({"gap": True} if action == "gap" else {})}
 
     def refuse(self, reason: str) -> None:
         """Count a refused upload."""
@@ -444,9 +472,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- uploads
 
+    def _drain(self) -> bool:
+        """Read and drop an unread request body of at most DRAIN_BYTES; False if not
+        possible (then the connection must close: the body would be read as the next
+        request, and a client still sending into a closed TLS socket sees a reset
+        instead of our answer)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return False
+        try:
+            left = int(self.headers.get("Content-Length") or "0")
+        except ValueError:
+            return False
+        if left > DRAIN_BYTES:
+            return False
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                return False
+            left -= len(chunk)
+        return True
+
     def _upload(self, append: bool) -> None:
         app = self.app
         parts = _split_path(urlsplit(self.path).path)
+        body_read = False
         try:
             if len(parts) != 4 or parts[0] != "logs" or not _names(parts[1:]):
                 raise _Refusal(400, "bad_name", "upload path must be "
@@ -454,12 +503,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                "([A-Za-z0-9][A-Za-z0-9._@+-]{0,127})")
             _, entry, glidein, name = parts
             app.check_upload_auth(self.headers.get("Authorization"), entry, glidein)
+            offset_text = self.headers.get("X-GWMS-Log-Offset")
+            offset = None
+            if offset_text is not None:
+                if not offset_text.strip().isdigit():
+                    raise _Refusal(400, "bad_offset", "X-GWMS-Log-Offset must be a "
+                                   "non-negative integer")
+                offset = int(offset_text)
             body = self._read_body(app.config.max_upload_bytes)
-            status, result = app.store_upload(entry, glidein, name, body, append)
+            body_read = True
+            status, result = app.store_upload(entry, glidein, name, body, append, offset)
         except _Refusal as exc:
             app.refuse(exc.reason)
-            # an unread body would be parsed as the next request: close instead
-            close = exc.status in (401, 403, 411, 413) or exc.reason == "bad_name"
+            close = not body_read and not self._drain()
             self._json(exc.status, {"error": exc.message, "reason": exc.reason},
                        exc.headers, close=close)
             return

@@ -192,8 +192,10 @@ def glidein_page(user: str, row: GlideinRow, files: Sequence[FileRow],
         for ln in out:
             if ln.attachment is not None:
                 href = download_href(f.entry, f.glidein, ln.file, ln.attachment, ln.seq)
-                blocks.append(f'<h3>{_e(ln.attachment)} <a href="{_e(href)}">download</a>'
-                              f"</h3><pre>{_e(ln.text)}</pre>")
+                said = (f'<pre class="sev-{_e(ln.severity)}">[{_e(ln.severity)}] '
+                        f"{_e(ln.message)}</pre>") if ln.message else ""
+                blocks.append(f'{said}<h3>{_e(ln.attachment)} <a href="{_e(href)}">download'
+                              f"</a></h3><pre>{_e(ln.file_text)}</pre>")
             else:
                 blocks.append(f'<pre class="sev-{_e(ln.severity)}">[{_e(ln.severity)}] '
                               f"{_e(ln.text)}</pre>")
@@ -202,9 +204,10 @@ def glidein_page(user: str, row: GlideinRow, files: Sequence[FileRow],
     trs = []
     for ln in lines:
         if ln.attachment is not None:
-            text = (f'attached file <a href="'
-                    f'{_e(download_href(f.entry, f.glidein, ln.file, ln.attachment, ln.seq))}">'
-                    f"{_e(ln.attachment)}</a> ({len(ln.text)} characters)")
+            href = download_href(f.entry, f.glidein, ln.file, ln.attachment, ln.seq)
+            text = (f"{_e(ln.message)} " if ln.message else "") + (
+                f'[attached file <a href="{_e(href)}">{_e(ln.attachment)}</a>, '
+                f"{len(ln.file_text)} characters]")
         else:
             text = _e(ln.text)
         ev = f"{ln.event or ''}{'' if ln.exit_code is None else f' ({ln.exit_code})'}"

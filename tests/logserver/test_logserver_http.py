@@ -41,8 +41,8 @@ def test_upload_is_stored_durably_and_indexed(logserver: Running, keyring: KeyRi
     assert result["status"] == "failed" and result["records"] == 5
     files = logserver.stored_files()
     assert [p.relative_to(logserver.data_dir / "logs").as_posix() for p in files] == \
-        ["ce1/g-0001/glidein.jsonl"]
-    assert os.stat(files[0]).st_mode & 0o007 == 0
+        ["ce1/g-0001/.glidein.jsonl.offset", "ce1/g-0001/glidein.jsonl"]
+    assert all(os.stat(f).st_mode & 0o007 == 0 for f in files)
     status, _, body = logserver.request("GET", "/api/v1/glideins/ce1/g-0001", None,
                                         basic(VIEWER))
     assert status == 200
@@ -73,7 +73,7 @@ def test_same_name_of_another_glidein_is_a_separate_file(logserver: Running,
                              bearer(keyring, "ce1", "g-0002"))[0] == 201
     first = (logserver.data_dir / "logs/ce1/g-0001/glidein.jsonl").read_bytes()
     assert b"validate_node.sh" in first
-    assert len(logserver.stored_files()) == 2
+    assert len([f for f in logserver.stored_files() if not f.name.startswith(".")]) == 2
 
 
 def test_secrets_are_redacted_before_storing(logserver: Running, keyring: KeyRing) -> None:
@@ -188,7 +188,7 @@ def test_invalid_json_is_400(logserver: Running, keyring: KeyRing, body: bytes) 
     {"time": 1.0e9, "script": "s", "severity": "loud", "message": "m"},
     {"time": 1.0e9, "script": "s", "severity": "info"},
     {"time": 1.0e9, "script": "s", "severity": "info", "message": "m",
-     "file": {"name": "x", "encoding": "gzip+base64", "data": ""}},
+     "file": {"name": "x", "encoding": "gzip+base64", "data": "%%%"}},
     {"time": 1.0e9, "script": "s", "severity": "info",
      "file": {"name": "../x", "encoding": "gzip+base64", "data": "H4sI"}},
     {"time": 1.0e9, "script": "s", "severity": "info",
@@ -356,3 +356,53 @@ def test_cli_token_is_accepted(logserver: Running, keyring: KeyRing, tmp_path: P
     token = out.stdout.strip()
     assert logserver.request("PUT", PATH, good_log(), {"Authorization": f"Bearer {token}"}
                              )[0] == 201
+
+
+def test_offset_header_makes_retries_idempotent(logserver: Running, keyring: KeyRing) -> None:
+    a, b = failing_log().split(b"\n", 2)[:2]
+    a, b = a + b"\n", b + b"\n"
+    hdr = bearer(keyring, "ce1", "g-0001")
+
+    def post(body: bytes, offset: int) -> dict[str, object]:
+        status, _, resp = logserver.request(
+            "POST", PATH, body, {**hdr, "X-GWMS-Log-Offset": str(offset)})
+        assert status in (200, 201), resp
+        return json.loads(resp)  # type: ignore[no-any-return]
+
+    post(a, 0)
+    assert post(a, 0).get("duplicate") is True          # lost answer, same chunk again
+    assert post(a + b, 0)["records"] == 1               # retry that grew: only b is new
+    assert post(b, len(a)).get("duplicate") is True
+    stored = (logserver.data_dir / "logs/ce1/g-0001/glidein.jsonl").read_bytes()
+    assert len(stored.splitlines()) == 2
+    assert post(good_log(), 10_000).get("gap") is True  # bytes lost before: stored anyway
+    status, _, resp = logserver.request("POST", PATH, b"{}\n",
+                                        {**hdr, "X-GWMS-Log-Offset": "-1"})
+    assert status == 400 and json.loads(resp)["reason"] == "bad_offset"
+
+
+def test_refused_upload_keeps_the_connection_usable(logserver: Running, keyring: KeyRing,
+                                                    foreign_keyring: KeyRing) -> None:
+    conn = logserver.conn()
+    try:
+        conn.request("PUT", PATH, good_log(), bearer(foreign_keyring, "ce1", "g-0001"))
+        r = conn.getresponse()
+        assert r.status == 403 and r.getheader("Connection") != "close"
+        r.read()
+        conn.request("PUT", PATH, good_log(), bearer(keyring, "ce1", "g-0001"))
+        assert conn.getresponse().status == 201
+    finally:
+        conn.close()
+
+
+def test_huge_refused_body_closes_connection_server_survives(logserver: Running,
+                                                             keyring: KeyRing) -> None:
+    body = b"x" * (3 * 1024 * 1024)
+    try:
+        status, hdrs, _ = logserver.request("PUT", PATH, body, bearer(keyring, "ce1", "g-0001"))
+        assert status == 413 and hdrs.get("connection") == "close"
+    except (ConnectionError, OSError):
+        pass  # the client was still sending when the server closed: also a refusal
+    assert logserver.stored_files() == []
+    assert logserver.request("PUT", PATH, good_log(),
+                             bearer(keyring, "ce1", "g-0001"))[0] == 201

@@ -134,3 +134,41 @@ def test_random_bytes_never_crash(body: bytes) -> None:
         parse_upload(body, S)
     except UploadError as exc:
         assert exc.status in (400, 413, 422)
+
+
+@pytest.mark.parametrize(("received", "offset", "body", "action", "rest"), [
+    (0, 0, b"a\nb\n", "append", b"a\nb\n"),
+    (4, 0, b"a\nb\n", "duplicate", b""),
+    (4, 2, b"b\n", "duplicate", b""),
+    (2, 0, b"a\nb\n", "append", b"b\n"),
+    (4, 4, b"c\n", "append", b"c\n"),
+    (4, 9, b"z\n", "gap", b"z\n"),
+])
+def test_resume_chunk(received: int, offset: int, body: bytes, action: str,
+                      rest: bytes) -> None:
+    from gwms_core.logserver.records import resume_chunk
+    assert resume_chunk(received, offset, body) == (action, rest)
+
+
+def test_resume_chunk_refuses_overlap_inside_a_line() -> None:
+    from gwms_core.logserver.records import resume_chunk
+    with pytest.raises(UploadError) as info:
+        resume_chunk(3, 0, b"abcdef\n")
+    assert info.value.status == 409
+
+
+def test_pilot_record_with_message_and_plain_base64_file() -> None:
+    """The shape lib/log.sh's gwms_log_attach writes (message and file; base64 alone
+    when the node has no gzip; size/truncated kept)."""
+    line = json.dumps({
+        "time": "2026-11-24T20:00:01.123Z", "script": "glidein_startup.sh", "pid": 7,
+        "severity": "critical", "message": "script x.sh (group) failed validation (exit 1)",
+        "file": {"name": "x.sh.out", "encoding": "base64", "size": 12, "truncated": False,
+                 "data": base64.b64encode(b"disk full 42").decode()}}).encode()
+    p = parse_upload(line + b"\n", S)
+    (r,) = p.records
+    assert r.severity == "fatal" and r.file is not None and r.file.data == b"disk full 42"
+    assert r.text == "script x.sh (group) failed validation (exit 1)\ndisk full 42"
+    stored = json.loads(p.stored)
+    assert stored["file"]["size"] == 12 and stored["file"]["truncated"] is False
+    assert stored["file"]["encoding"] == "gzip+base64"
