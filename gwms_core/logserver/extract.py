@@ -15,6 +15,11 @@ Sources, in order of trust:
 The failing script is the first script whose ``script_end`` record has a non-zero
 ``exit_code``; else the script of the first ``fatal`` record; else, when the glidein
 ended non-zero, the script of its last ``error`` record.
+
+This project's pilot writes no ``event`` keys: its messages ``glidein V starting on
+NODE ...``, ``script NAME (LEVEL) ok|failed validation|timed out|error|is missing ...
+(exit N)`` and ``glidein exiting with status N`` are read as ``start`` (and the node),
+``script_end`` of NAME and ``end``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,14 @@ _SIGNAL = re.compile(r"\(signal (\d+)\)")
 _EXEC_HOST = re.compile(r"executing on host:\s*<(?:[^>]*?alias=(?P<alias>[^&>]+))?[^>]*>")
 _SLOT_NAME = re.compile(r"SlotName:\s*\S+@(?P<node>[\w.-]+)")
 _PILOT_EXIT = re.compile(r"(?i)\bending\b.*\bwith code (-?\d+)")
+# Messages of this project's pilot (glidein/glidein_startup.sh, glidein/lib/scripts.sh),
+# which logs no "event" keys: its start, each setup script's result, and its exit.
+_PILOT_START = re.compile(r"^glidein \S+ starting on (?P<node>[\w.-]+)")
+_PILOT_SCRIPT = re.compile(
+    r"^script (?P<name>\S+) \([\w-]+\) (?P<result>ok|failed validation|timed out|error|"
+    r"is missing)(?:.*?\(exit (?P<rc>\d+)\))?")
+_PILOT_END = re.compile(r"^glidein exiting with status (?P<rc>\d+)")
+
 
 
 @dataclass(frozen=True)
@@ -175,15 +188,24 @@ def extract(entry: str, glidein: str, records: Iterable[LogRecord]) -> GlideinFa
                 values[name] = found
         start = rec.time if start is None else min(start, rec.time)
         last = rec.time if last is None else max(last, rec.time)
-        if rec.event == "start":
+        event, exit_code, script = rec.event, rec.exit_code, rec.script
+        if event is None and rec.message is not None:
+            if m := _PILOT_END.match(rec.message):
+                event, exit_code = "end", int(m["rc"])
+            elif m := _PILOT_START.match(rec.message):
+                event = "start"
+                values["node"] = values["node"] or m["node"]
+            elif m := _PILOT_SCRIPT.match(rec.message):
+                event, script = "script_end", m["name"]
+                exit_code = 0 if m["result"] == "ok" else int(m["rc"] or 1)
+        if event == "start":
             start = rec.time
-        elif rec.event == "end":
+        elif event == "end":
             end = rec.time
-            if rec.exit_code is not None:
-                exit_status = rec.exit_code
-        elif (rec.event == "script_end" and rec.exit_code not in (None, 0)
-              and failed_end is None):
-            failed_end = rec.script
+            if exit_code is not None:
+                exit_status = exit_code
+        elif event == "script_end" and exit_code not in (None, 0) and failed_end is None:
+            failed_end = script
         if rec.severity == "fatal" and first_fatal is None:
             first_fatal = rec.script
         if rec.severity in ("error", "fatal"):

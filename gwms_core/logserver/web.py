@@ -24,6 +24,7 @@ main{padding:1em}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border-bottom:1px solid #dde1e7;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#eef1f5}
+#timeline td:first-child,#hits td:nth-child(2){white-space:nowrap}
 form.filters{display:flex;flex-wrap:wrap;gap:.5em;margin-bottom:1em;align-items:end}
 form.filters label{display:flex;flex-direction:column;font-size:.85em}
 .status-failed{color:#b3261e;font-weight:600}
@@ -187,7 +188,8 @@ def glidein_page(user: str, row: GlideinRow, files: Sequence[FileRow],
     dl += f'<dt>Status</dt><dd class="status-{_e(f.status)}" id="status">{_e(f.status)}</dd>'
     failing = ""
     if f.failing_script is not None:
-        out = [ln for ln in lines if ln.script == f.failing_script]
+        out = [ln for ln in lines if ln.script == f.failing_script or
+               (ln.message or "").startswith(f"script {f.failing_script} (")]
         blocks = []
         for ln in out:
             if ln.attachment is not None:

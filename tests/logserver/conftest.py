@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from logserver_helpers import ADMIN, VIEWER, Running, make_cert
+from logserver_helpers import (
+    ADMIN,
+    GLIDEIN,
+    SCRIPT_FAIL,
+    VIEWER,
+    Running,
+    make_cert,
+    pilot_available,
+)
 
 from gwms_core.logserver.retention import RetentionPolicy
 from gwms_core.logserver.server import LogServer, ServerConfig
@@ -49,3 +63,34 @@ def logserver(tmp_path: Path, tls_files: tuple[Path, Path], keyring: KeyRing
         server.stop()
 
 
+@pytest.fixture
+def staged(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A staging area (built-in scripts plus a failing group script) served over HTTP."""
+    reason = pilot_available()
+    if reason is not None:
+        pytest.skip(reason)
+    from gwms_core import staging
+    files = staging.glidein_files(
+        GLIDEIN, scripts=(*staging.BUILTIN_SCRIPTS,
+                          staging.Script("vo/check_scratch.sh", "group", 10)),
+        params={"GLIDEIN_MIN_DISK_MB": 1}, extra={"vo/check_scratch.sh": SCRIPT_FAIL})
+    out = tmp_path / "stage"
+    manifest = staging.build_staging(files, out)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1", "--directory", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url, manifest
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

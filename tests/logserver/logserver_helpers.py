@@ -133,3 +133,58 @@ def good_log(t0: float = 1_764_000_100.0) -> bytes:
 def bearer(keyring: KeyRing, entry: str, glidein: str, **kw: Any) -> dict[str, str]:
     return {"Authorization": "Bearer " + mint(keyring, entry, glidein, **kw),
             "Content-Type": "application/x-ndjson"}
+
+
+# --------------------------------------------------------------------------- real pilot
+
+GLIDEIN = Path(__file__).resolve().parents[2] / "glidein"
+SCRIPT_FAIL = b"""#!/bin/bash
+printf 'scratch is read-only: zorblatt quota exceeded\\n'
+printf 'PASSWORD=hunter2hunter2 leaked by a careless script\\n' >&2
+exit 1
+"""
+
+
+def pilot_available() -> str | None:
+    """None when the real pilot can run here, else why not."""
+    import shutil
+    if not (GLIDEIN / "glidein_startup.sh").exists():
+        return "glidein sources absent"
+    for tool in ("bash", "curl"):
+        if shutil.which(tool) is None:
+            return f"{tool} absent"
+    try:
+        import gwms_core.staging  # noqa: F401
+    except ImportError:
+        return "gwms_core.staging absent"
+    return None
+
+
+def run_real_pilot(server: Running, keyring: KeyRing, staged: tuple[str, Any],
+                   tmp_path: Path, entry: str, glidein: str
+                   ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run glidein_startup.sh --validate-only with its log flushed to ``server``.
+
+    Returns the finished process and the directory its work directory is kept in.
+    """
+    import os
+
+    from gwms_core import staging
+    url, manifest = staged
+    token_file = tmp_path / f"{glidein}.token"
+    token_file.write_text(mint(keyring, entry, glidein) + "\n")
+    token_file.chmod(0o600)
+    log_url = f"{server.server.url}/logs/{entry}/{glidein}/glidein.jsonl"
+    work_parent = tmp_path / f"pilot-{glidein}"
+    work_parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GWMS_")}
+    env.update({"TMPDIR": str(work_parent), "GWMS_FETCH_DELAY": "0", "GWMS_FETCH_TRIES": "2",
+                "CURL_CA_BUNDLE": str(server.cafile)})
+    run = subprocess.run(
+        [str(tmp_path / "stage" / "glidein_startup.sh"),
+         "--manifest-url", f"{url}/{staging.MANIFEST_NAME}",
+         "--manifest-sha256", manifest.digest,
+         "--validate-only", "--failure-sleep", "0", "--keep-work-dir",
+         "--log-url", log_url, "--log-token-file", str(token_file)],
+        capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path)
+    return run, work_parent

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from logserver_helpers import VIEWER, Running, bearer, failing_log, good_log
+from logserver_helpers import VIEWER, Running, bearer, failing_log, good_log, run_real_pilot
 
 from gwms_core.logserver.tokens import KeyRing
 
@@ -77,5 +78,46 @@ def test_login_search_open_failing_glidein(logserver: Running, keyring: KeyRing)
             saved = ARTIFACTS / "logserver-download.jsonl"
             dl.value.save_as(saved)
             assert b"validate_node.sh" in saved.read_bytes()
+        finally:
+            browser.close()
+
+
+def test_real_pilot_failure_found_in_browser(logserver: Running, keyring: KeyRing,
+                                             staged: tuple[str, Any], tmp_path: Path) -> None:
+    """The acceptance path without the grid: this project's pilot fails validation and
+    flushes to the server; a person searches a word its failing script printed."""
+    for j in range(3):
+        glidein = f"ok-{j:04d}"
+        assert logserver.request("PUT", f"/logs/ce-test/{glidein}/glidein.jsonl",
+                                 good_log(t0=1_764_000_000.0 + 600 * j),
+                                 bearer(keyring, "ce-test", glidein))[0] == 201
+    run, _ = run_real_pilot(logserver, keyring, staged, tmp_path, "ce-test", "4321.0")
+    assert run.returncode == 1, run.stderr
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            context = browser.new_context(ignore_https_errors=True,
+                                          viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.goto(logserver.server.url + "/")
+            page.fill("#username", VIEWER[0])
+            page.fill("#password", VIEWER[1])
+            page.click("#login")
+            page.wait_for_selector("#glideins")
+            page.fill("#q", "zorblatt")
+            page.click("#search")
+            page.wait_for_selector("#hits")
+            rows = page.locator("#glideins tbody tr")
+            assert rows.count() == 1 and "4321.0" in rows.first.inner_text()
+            assert "vo/check_scratch.sh" in rows.first.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "logserver-pilot-search.png"), full_page=True)
+            page.click("#glideins a.glidein")
+            page.wait_for_selector("#failing")
+            failing = page.locator("#failing").inner_text()
+            assert "zorblatt quota exceeded" in failing
+            assert "hunter2hunter2" not in page.content()
+            page.screenshot(path=str(ARTIFACTS / "logserver-pilot-glidein.png"),
+                            full_page=True)
         finally:
             browser.close()
