@@ -23,10 +23,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "trixie-condor.sh"
-ROOT = Path(os.environ.get("GWMS_AUTH_ROOT", "/var/tmp/gwms-trixie-auth"))
+SUITE = os.environ.get("GWMS_AUTH_SUITE", "trixie")
+ROOT = Path(os.environ.get("GWMS_AUTH_ROOT", f"/var/tmp/gwms-{SUITE}-auth"))
 READY_MARK = ROOT / ".gwms-auth-root-ready"
 TRUST_DOMAIN = "gwms-auth.test"
 CONDOR_UID, CONDOR_GID = 100, 101  # set from the root's /etc/passwd in _condor_ids()
+
+
+def _script_env() -> dict[str, str]:
+    return {**os.environ, "GWMS_AUTH_SUITE": SUITE, "GWMS_AUTH_ROOT": str(ROOT)}
 
 
 def unavailable() -> str | None:
@@ -38,7 +43,7 @@ def unavailable() -> str | None:
         return "needs root (chroot) to run HTCondor daemons from the Debian 13 root"
     try:
         out = subprocess.run([str(SCRIPT), "run", "condor_version"], capture_output=True,
-                             text=True, timeout=60, check=False)
+                             text=True, timeout=60, check=False, env=_script_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"cannot run condor_version in {ROOT}: {exc}"
     if out.returncode != 0 or "CondorVersion" not in out.stdout:
@@ -49,7 +54,7 @@ def unavailable() -> str | None:
 def condor_version() -> str:
     """``$CondorVersion: …`` of the root's HTCondor."""
     out = subprocess.run([str(SCRIPT), "run", "condor_version"], capture_output=True,
-                         text=True, timeout=60, check=True)
+                         text=True, timeout=60, check=True, env=_script_env())
     return out.stdout.splitlines()[0]
 
 
@@ -90,7 +95,7 @@ class Workspace:
     def create(cls) -> Workspace:
         """Make ``<root>/tmp/gwms-auth-XXXX``."""
         (ROOT / "tmp").mkdir(exist_ok=True)
-        subprocess.run([str(SCRIPT), "mount"], check=True, timeout=60)
+        subprocess.run([str(SCRIPT), "mount"], check=True, timeout=60, env=_script_env())
         host_dir = Path(tempfile.mkdtemp(prefix="gwms-auth-", dir=ROOT / "tmp"))
         host_dir.chmod(0o755)  # the daemons run as the condor user and must traverse it
         return cls(host_dir)

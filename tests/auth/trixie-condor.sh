@@ -11,14 +11,15 @@
 #   trixie-condor.sh status    exit 0 when the root is built and runs condor_version
 #   trixie-condor.sh path      print the root's path
 #
-# Reads: GWMS_AUTH_ROOT (default /var/tmp/gwms-trixie-auth), GWMS_AUTH_MIRROR
-# (default http://deb.debian.org/debian). Writes a build log to ${ROOT}.build.log.
+# Reads: GWMS_AUTH_SUITE (default trixie; sid gives HTCondor 25.x, the "latest" matrix),
+# GWMS_AUTH_ROOT (default /var/tmp/gwms-<suite>-auth), GWMS_AUTH_MIRROR (default
+# http://deb.debian.org/debian). Writes a build log to ${ROOT}.build.log.
 # Exit status: 0 on success, 1 on failure, 2 on bad usage.
 set -Eeuo pipefail
 
-readonly ROOT="${GWMS_AUTH_ROOT:-/var/tmp/gwms-trixie-auth}"
+readonly SUITE="${GWMS_AUTH_SUITE:-trixie}"
+readonly ROOT="${GWMS_AUTH_ROOT:-/var/tmp/gwms-${SUITE}-auth}"
 readonly MIRROR="${GWMS_AUTH_MIRROR:-http://deb.debian.org/debian}"
-readonly SUITE="trixie"
 readonly PACKAGES=(condor python3 ca-certificates procps)
 readonly DONE_MARK="${ROOT}/.gwms-auth-root-ready"
 readonly BUILD_LOG="${ROOT}.build.log"
@@ -74,8 +75,9 @@ gwms_auth::build() {
   gwms_auth::mount
   gwms_auth::log "installing ${PACKAGES[*]} into the root"
   if ! chroot "${ROOT}" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
-    /bin/sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@" \
-      && apt-get clean' sh "${PACKAGES[@]}" >>"${BUILD_LOG}" 2>&1; then
+    /bin/sh -c 'apt-get -o Acquire::Check-Valid-Until=false update -q \
+      && apt-get install -y -q --no-install-recommends "$@" && apt-get clean' \
+    sh "${PACKAGES[@]}" >>"${BUILD_LOG}" 2>&1; then
     gwms_auth::umount
     gwms_auth::die "apt-get install failed, see ${BUILD_LOG}"
   fi
