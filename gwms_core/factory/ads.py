@@ -148,6 +148,7 @@ def submit_description(
     executable: str,
     arguments: str,
     log_dir: str = "",
+    initialdir: str = "",
     plugin_attrs: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The submit description of one batch of glideins for ``request`` at ``entry``.
@@ -165,6 +166,10 @@ def submit_description(
         "when_to_transfer_output": "ON_EXIT",
         "notification": "Never",
     }
+    if initialdir:
+        # blahp changes to the job's initial directory before running the batch client:
+        # it must exist where the schedd runs (not where the factory process happens to be).
+        desc["initialdir"] = initialdir
     desc.update(backend.submit_description(entry, backend_options))
     desc.update(dict(entry.submit_attrs))
     desc.update(dict(plugin_attrs or {}))

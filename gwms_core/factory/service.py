@@ -81,6 +81,8 @@ class FactoryConfig:
     executable: str = ""
     #: Directory for glidein stdout/stderr on the factory host ("" = none).
     log_dir: str = ""
+    #: The glideins' ``initialdir`` on the schedd host; "" = ``work_dir``.
+    initialdir: str = ""
     entry_sources: tuple[Mapping[str, Any], ...] = ()
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     base_dir: Path = Path(".")
@@ -266,6 +268,7 @@ class Factory:
             entry, reg.handler, options, request, factory=self.cfg.name,
             glidein=self.cfg.glidein, submission_id=submission_id,
             executable=self.executable(), arguments=arguments, log_dir=self.cfg.log_dir,
+            initialdir=self.cfg.initialdir or str(self.cfg.work_dir),
             plugin_attrs=plugin_attrs)
 
     def _submit(self, entry: Entry, request: Request, n: int, manifest: tuple[str, str],

@@ -57,6 +57,8 @@ ALLOW_NEGOTIATOR = *
 MASTER_UPDATE_INTERVAL = 5
 SCHEDD_INTERVAL = 5
 GRIDMANAGER_JOB_PROBE_INTERVAL = 5
+INFN_JOB_POLL_INTERVAL = 5
+CONDOR_JOB_POLL_INTERVAL = 5
 MAX_JOBS_SUBMITTED = 100000
 MAX_JOBS_PER_OWNER = 100000
 GRIDMANAGER_MAX_SUBMITTED_JOBS_PER_RESOURCE = 100000
@@ -185,3 +187,128 @@ def start(root: Path = ROOT, timeout: float = 60.0, extra_config: str = "") -> P
     pc.stop()
     raise Unavailable("the schedd did not appear in the collector within "
                       f"{timeout:.0f} s; see {local}/log")
+
+
+# --------------------------------------------------------------------------- Slurm
+
+SLURM_CONF = """\
+ClusterName=gwmsfactory
+SlurmctldHost=localhost
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
+SlurmUser=slurm
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={state}/state
+SlurmdSpoolDir={state}/spool/%n
+SlurmctldPidFile={state}/slurmctld.pid
+SlurmdPidFile={state}/slurmd-%n.pid
+SlurmctldLogFile={state}/log/slurmctld.log
+SlurmdLogFile={state}/log/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobCompType=jobcomp/filetxt
+JobCompLoc={state}/log/jobcomp.txt
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+NodeName=n1 NodeHostname=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=16000 State=UNKNOWN
+PartitionName=debug Nodes=n1 Default=YES MaxTime=INFINITE State=UP
+"""
+
+#: blahp 23.9.6 (Debian 13) calls ConfigParser.readfp, removed in Python 3.12, so it cannot
+#: report job status; upstream 25.x calls read_file. The one-word fix, applied in the root.
+BLAHP_FIX = ("/usr/libexec/blahp/blah.py", "self.readfp(vfile)", "self.read_file(vfile)")
+
+
+@dataclass
+class SlurmSite:
+    """munged + slurmctld + one slurmd (node ``n1``) inside the root."""
+
+    root: Path
+    state: Path
+    pids: list[int]
+
+    def run(self, *args: str, user: str = "root") -> subprocess.CompletedProcess[str]:
+        """Run a Slurm client command in the root."""
+        spec = [] if user == "root" else [f"--userspec={UID}:{UID}"]
+        return subprocess.run(["chroot", *spec, str(self.root), *args], capture_output=True,
+                              text=True, timeout=60)
+
+    def jobs(self) -> dict[str, str]:
+        """Slurm job id -> state (``PENDING``, ``RUNNING``, ...) of every job in the queue."""
+        out = self.run("squeue", "-h", "-o", "%i %T").stdout.split("\n")
+        return dict(line.split(None, 1) for line in out if line.strip())
+
+    def stop(self) -> None:
+        """Cancel every job and stop the daemons we started."""
+        self.run("scancel", "--user", USER)
+        for pid in reversed(self.pids):
+            if _alive(pid):
+                os.kill(pid, 15)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in self.pids):
+            time.sleep(0.2)
+        for pid in self.pids:
+            if _alive(pid):
+                os.kill(pid, 9)
+
+
+def _read_pid(path: Path, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text().split()[0])
+        time.sleep(0.2)
+    raise Unavailable(f"no pid file {path}")
+
+
+def start_slurm(root: Path = ROOT, cpus: int = 2) -> SlurmSite:
+    """Start munged, slurmctld and one slurmd with ``cpus`` cores; fix blahp's status."""
+    if os.geteuid() != 0:
+        raise Unavailable("needs root")
+    if not os.path.lexists(root / "usr" / "sbin" / "slurmctld"):  # an alternatives link
+        raise Unavailable(f"no Slurm in {root}: run tests/factory/setup-condor-root.sh")
+    _ensure_user(root)
+    _mount(root)
+    path, old, new = BLAHP_FIX
+    blah = root / path.lstrip("/")
+    text = blah.read_text()
+    if old in text:
+        blah.write_text(text.replace(old, new))
+    state = root / "var" / "tmp" / f"gwms-slurm-{os.getpid()}"
+    for sub in ("state", "spool", "log"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    inner = "/" + str(state.relative_to(root))
+    (root / "etc" / "slurm" / "slurm.conf").write_text(SLURM_CONF.format(
+        ctld_port=free_port(), slurmd_port=free_port(), state=inner, cpus=cpus))
+    (root / "etc" / "slurm" / "cgroup.conf").write_text("CgroupPlugin=disabled\n")
+    for d in ("run/munge", "var/log/munge", "var/lib/munge"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["chroot", str(root), "sh", "-c",
+                    "chown munge:munge /run/munge /var/log/munge /var/lib/munge "
+                    "/etc/munge/munge.key && chmod 755 /run/munge && "
+                    f"chown -R slurm:slurm {inner}"], check=True)
+    pids: list[int] = []
+    site = SlurmSite(root, state, pids)
+    try:
+        munge_pid = root / "run" / "munge" / "munged.pid"
+        munge_pid.unlink(missing_ok=True)
+        subprocess.run(["chroot", "--userspec=munge:munge", str(root), "munged"], check=True)
+        pids.append(_read_pid(munge_pid))
+        subprocess.run(["chroot", str(root), "slurmctld"], check=True)
+        pids.append(_read_pid(state / "slurmctld.pid"))
+        subprocess.run(["chroot", str(root), "slurmd", "-N", "n1"], check=True)
+        pids.append(_read_pid(state / "slurmd-n1.pid"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "idle" in site.run("sinfo", "-h", "-o", "%T").stdout:
+                return site
+            time.sleep(0.5)
+        raise Unavailable("Slurm node n1 did not become idle")
+    except (Unavailable, subprocess.CalledProcessError) as exc:
+        site.stop()
+        raise Unavailable(f"Slurm did not start: {exc}") from exc
