@@ -419,10 +419,11 @@ class SqliteIndex:
 
 
 def open_index(url: str) -> LogIndex:
-    """An index from a URL-ish string: ``sqlite:PATH`` or a plain path (SQLite)."""
+    """An index from a URL: ``sqlite:PATH`` or a plain path (SQLite), or
+    ``postgresql://…`` (PostgreSQL, needs psycopg: extra ``postgresql``)."""
     if url.startswith(("postgresql:", "postgres:")):
-        raise NotImplementedError("the PostgreSQL backend is not implemented yet; "
-                                  "see docs/logserver.md")
+        from gwms_core.logserver.pgindex import PgIndex
+        return PgIndex(url)
     return SqliteIndex(url.removeprefix("sqlite:"))
 
 

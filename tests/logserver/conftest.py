@@ -94,3 +94,64 @@ def staged(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _pg_bin(tool: str) -> str | None:
+    import glob
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A private PostgreSQL cluster (Debian's binaries, trust auth, Unix socket only)
+    started for the session; yields its libpq base URL."""
+    import os
+    import shutil
+    import tempfile
+    pytest.importorskip("psycopg", reason="pip package psycopg absent")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL server binaries absent (apt-get install postgresql)")
+    as_user: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="gwms-pg-", dir="/tmp"))
+    root.chmod(0o755)
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        import pwd
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user to run the server as")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, sock = root / "data", root
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w",
+                    "-o", f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off",
+                    "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@/?host={sock}&port={port}"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh database in the private cluster for one test."""
+    import uuid
+
+    import psycopg
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server + "&dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield pg_server + f"&dbname={name}"
+    finally:
+        with psycopg.connect(pg_server + "&dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
