@@ -368,3 +368,39 @@ def test_cli_run_once_status_and_upgrade_check(condor: pcmod.PersonalCondor,
     assert check.returncode == 1
     assert [f["severity"] for f in findings] == ["error"]
     assert "owned by 'gwmsfact', not 'root'" in findings[0]["what"]
+
+
+def test_condor_grid_type_to_a_remote_schedd(condor: pcmod.PersonalCondor, factory_name: str,
+                                             frontend: Any, tmp_path: Path) -> None:
+    """``condor`` glideins (HTCondor-C) to a schedd (here the factory's own, reached through
+    the collector): the jobs appear in the remote queue, the factory sees them idle at the
+    site (``GridJobId`` set), and lowering the request removes them there too."""
+    import htcondor2
+
+    coll = htcondor2.Collector(condor.collector)
+    schedd = htcondor2.Schedd(coll.locate(htcondor2.DaemonType.Schedd))
+    name = coll.locate(htcondor2.DaemonType.Schedd)["Name"]
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [
+        {"name": "CE", "grid_type": "condor", "gatekeeper": f"{name} {condor.collector}"}]))
+    f.start()
+    frontend(FRONTEND, [request_ad("CE", factory_name, 3, 3)])
+    assert sum(f.cycle(entries).submitted.values()) == 3
+    (grid,) = {j["GridResource"] for j in queue(factory_name, condor)}
+    assert grid == f"condor {name} {condor.collector}"
+
+    def remote() -> list[dict[str, Any]]:
+        return [dict(a) for a in schedd.query(
+            constraint=f'JobUniverse != 9 && GlideinFactory == "{factory_name}"',
+            projection=["ClusterId", "ProcId", "JobStatus", A.SUBMISSION])]
+
+    wait_for(lambda: len(remote()) == 3, "3 jobs in the remote schedd")
+    wait_for(lambda: all(j.get("GridJobId") for j in queue(factory_name, condor)),
+             "the factory's jobs to have a GridJobId")
+    report = f.cycle(entries)
+    assert report.counts["CE"].idle == 3 and report.counts["CE"].unsubmitted == 0
+    assert report.submitted == {}
+    frontend(FRONTEND, [request_ad("CE", factory_name, 1, 1, remove="WAIT")])
+    assert sum(f.cycle(entries).removed.values()) == 2
+    wait_for(lambda: len([j for j in remote() if j["JobStatus"] != 3]) == 1,
+             "the remote copies of removed glideins to go")
+    assert len(live(queue(factory_name, condor))) == 1
