@@ -13,6 +13,7 @@
    server on it and times REST API queries over HTTPS (p50/p95/max over REPEAT runs).
 
 Usage: bench/logserver.py [--uploads 3000] [--clients 4] [--glideins 100000]
+                          [--index-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path
 
 from gwms_core.logserver.blobs import BlobStore
 from gwms_core.logserver.extract import extract
-from gwms_core.logserver.index import SqliteIndex
+from gwms_core.logserver.index import SqliteIndex, open_index
 from gwms_core.logserver.records import parse_upload
 from gwms_core.logserver.sanitize import Sanitizer
 from gwms_core.logserver.tokens import KeyRing, mint, new_key, write_keyring
@@ -104,14 +105,16 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 
 
 def start_server(work: Path, data: Path, key_file: Path, users: Path, cert: Path,
-                 key: Path) -> tuple[subprocess.Popen[bytes], int]:
+                 key: Path, index_url: str | None = None
+                 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     log = (work / f"server-{port}.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gwms_core.cli", "logserver", "serve", "--data-dir", str(data),
          "--key-file", str(key_file), "--users-file", str(users), "--cert", str(cert),
          "--cert-key", str(key), "--listen", f"127.0.0.1:{port}", "--retention-days", "0",
-         "--retention-bytes", "0", "--max-upload-bytes", str(16 * 1024 * 1024)],
+         "--retention-bytes", "0", "--max-upload-bytes", str(16 * 1024 * 1024),
+         *(["--index", index_url] if index_url else [])],
         stdout=log, stderr=log)
     ctx = ssl.create_default_context(cafile=str(cert))
     for _ in range(200):
@@ -156,7 +159,7 @@ def bench_uploads(args: argparse.Namespace, work: Path, ring: KeyRing, key_file:
         body = glidein_log(rng, vocab, now - 3600 + i, i % 100 == 0, "zzrareword")
         jobs.append((f"/logs/{entry}/{glidein}/glidein.jsonl", token, glidein, body))
     data = work / "upload-data"
-    proc, port = start_server(work, data, key_file, users, cert, key)
+    proc, port = start_server(work, data, key_file, users, cert, key, args.index_url)
     try:
         for clients in sorted({1, args.clients}):
             share = [jobs[i::clients] for i in range(clients)]
@@ -178,7 +181,8 @@ def bench_uploads(args: argparse.Namespace, work: Path, ring: KeyRing, key_file:
             print(f"uploads: {clients} client(s), {ok}/{len(jobs)} stored in {dt:.2f} s: "
                   f"{ok / dt:.0f} uploads/s, {nbytes / dt / 1e6:.2f} MB/s "
                   f"(mean body {nbytes / max(ok, 1) / 1024:.1f} KiB; HTTPS keep-alive, "
-                  "token verify, parse, sanitise, fsync+rename, FTS5 index)")
+                  "token verify, parse, sanitise, fsync+rename, "
+                  f"{'PostgreSQL' if args.index_url else 'SQLite FTS5'} index)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -187,7 +191,8 @@ def bench_uploads(args: argparse.Namespace, work: Path, ring: KeyRing, key_file:
 def populate(args: argparse.Namespace, data: Path) -> float:
     rng = random.Random(2)
     vocab = vocabulary(rng)
-    index = SqliteIndex(data / "index.sqlite")
+    index = (open_index(args.index_url) if args.index_url
+             else SqliteIndex(data / "index.sqlite"))
     blobs = BlobStore(data / "logs") if args.with_files else None
     sanitizer = Sanitizer()
     now = time.time()
@@ -217,10 +222,11 @@ def bench_search(args: argparse.Namespace, work: Path, key_file: Path, users: Pa
     data.mkdir()
     dt = populate(args, data)
     size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
-    print(f"search: indexed {args.glideins} glidein logs ({args.glideins * 12} records) in "
-          f"{dt:.1f} s ({args.glideins / dt:.0f}/s in-process); data {size / 1e6:.0f} MB"
-          f"{'' if args.with_files else ' (index only)'}")
-    proc, port = start_server(work, data, key_file, users, cert, key)
+    where = args.index_url.split("?")[0] if args.index_url else "SQLite"
+    print(f"search: indexed {args.glideins} glidein logs ({args.glideins * 12} records) into "
+          f"{where} in {dt:.1f} s ({args.glideins / dt:.0f}/s in-process); data dir "
+          f"{size / 1e6:.0f} MB{'' if args.with_files else ' (index only)'}")
+    proc, port = start_server(work, data, key_file, users, cert, key, args.index_url)
     ctx = ssl.create_default_context(cafile=str(cert))
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=120)
     auth = "Basic " + base64.b64encode(f"{USER[0]}:{USER[1]}".encode()).decode()
@@ -274,6 +280,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--with-files", action="store_true",
                     help="also write each glidein's file (fsync each) when populating")
+    ap.add_argument("--index-url", help="index URL for both parts (default: SQLite in the "
+                    "work directory); an empty PostgreSQL database for postgresql://...")
     ap.add_argument("--skip-uploads", action="store_true")
     ap.add_argument("--skip-search", action="store_true")
     ap.add_argument("--workdir", help="keep data here instead of a temporary directory")
