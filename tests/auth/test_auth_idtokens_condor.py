@@ -181,11 +181,14 @@ def test_startd_without_advertise_startd_scope_is_refused(
 
 def test_startd_with_expired_token_is_refused(ws: acp.Workspace, cm: acp.Daemons) -> None:
     token = _issue(cm, "glidein-expired", clock=lambda: time.time() - 7200)
+    expired_before = cm.log("Collector").count("User token has been expired")
     g = acp.start_glidein(ws, cm, "glidein-expired", token)
     reader = _reader(ws, cm)
-    assert acp.wait_for(lambda: "expired" in g.log("Startd").lower()
-                        or "expired" in cm.log("Collector").lower(), 90)
-    assert not any(n.startswith("glidein-expired@") for _, n, _ in _ads(cm, reader))
+    # the startd tried and failed, and the collector says why
+    assert acp.wait_for(lambda: "Failed to authenticate using IDTOKENS" in g.log("Start")
+                        and cm.log("Collector").count("User token has been expired")
+                        > expired_before, 90), g.log("Start")[-2000:]
+    assert not any("glidein-expired@" in n for _, n, _ in _ads(cm, reader))
 
 
 def _denials(cm: acp.Daemons) -> int:
