@@ -24,7 +24,7 @@ import math
 import re
 import ssl
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -328,13 +328,13 @@ class MetricsRegistry:
 
 
 class _MetricsHandler(http.server.BaseHTTPRequestHandler):
-    registry: MetricsRegistry
+    render: Callable[[], str]
 
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] != "/metrics":
             self.send_error(404)
             return
-        body = self.registry.render().encode("utf-8")
+        body = type(self).render().encode("utf-8")
         self.send_response(200)
         self.send_header("Content-Type", CONTENT_TYPE)
         self.send_header("Content-Length", str(len(body)))
@@ -345,15 +345,18 @@ class _MetricsHandler(http.server.BaseHTTPRequestHandler):
         """Scrapes are not logged."""
 
 
-def start_http_server(registry: MetricsRegistry, host: str = "127.0.0.1", port: int = 0,
-                      ssl_context: ssl.SSLContext | None = None
+def start_http_server(source: MetricsRegistry | Callable[[], str], host: str = "127.0.0.1",
+                      port: int = 0, ssl_context: ssl.SSLContext | None = None
                       ) -> tuple[http.server.ThreadingHTTPServer, threading.Thread]:
     """Serve ``GET /metrics`` in a daemon thread; ``port=0`` picks a free port.
 
+    :param source: a registry, or a function returning exposition text (the factory's
+        ``gwms_core.factory.metrics.render`` of its last cycle, for instance).
     Returns the server (``server.server_address`` has the port; ``server.shutdown()``
     stops it) and its thread. With ``ssl_context`` the endpoint is HTTPS.
     """
-    handler = type("MetricsHandler", (_MetricsHandler,), {"registry": registry})
+    render = source.render if isinstance(source, MetricsRegistry) else source
+    handler = type("MetricsHandler", (_MetricsHandler,), {"render": staticmethod(render)})
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     if ssl_context is not None:

@@ -99,6 +99,8 @@ class ServerConfig:
     public_metrics: bool = False
     #: Seconds a client may take to send a request.
     socket_timeout: float = 60.0
+    #: Connections served at once; more are closed at once (no thread per flood).
+    max_connections: int = 256
 
 
 class _Refusal(Exception):
@@ -156,9 +158,8 @@ class LogServer:
         self.glidein_gauge = self.metrics.gauge(m.LOGSERVER_GLIDEINS)
         self.request_seconds = self.metrics.histogram(m.LOGSERVER_REQUEST_SECONDS)
         self.retention_deleted = self.metrics.counter(m.LOGSERVER_RETENTION_DELETED)
-        self.httpd = http.server.ThreadingHTTPServer((config.host, config.port),
-                                                     _handler_class(self))
-        self.httpd.daemon_threads = True
+        self.httpd = _BoundedServer((config.host, config.port), _handler_class(self),
+                                    config.max_connections)
         self.tls = config.certfile is not None
         if self.tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -345,6 +346,39 @@ class LogServer:
             self.glidein_gauge.set(n, status=status)
 
 
+_ROUTES = frozenset({"upload", "login", "api", "index", "glidein", "download", "static",
+                     "metrics", "healthz"})
+
+
+class _BoundedServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most ``max_threads`` at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int],
+                 handler: type[http.server.BaseHTTPRequestHandler], max_threads: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_threads)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("connection limit reached: closing a connection from %s",
+                        client_address[0])
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def _handler_class(server: LogServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(_Handler):
         app = server
@@ -406,8 +440,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         t0 = time.perf_counter()
         try:
             fn()
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            self.close_connection = True  # the client went away or stalled
+        except Exception:
+            log.exception("%s %s failed", self.command, urlsplit(self.path).path)
+            try:
+                self._json(500, {"error": "internal error"}, close=True)
+            except OSError:
+                self.close_connection = True
         finally:
-            self.app.request_seconds.observe(time.perf_counter() - t0, route=route)
+            self.app.request_seconds.observe(time.perf_counter() - t0,
+                                             route=route if route in _ROUTES else "other")
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -534,8 +577,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(exc.status, {"error": exc.message}, close=True)
             return
         nxt = form.get("next", "/")
-        if not nxt.startswith("/") or nxt.startswith("//"):
-            nxt = "/"
+        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
+            nxt = "/"  # only paths on this server: no open redirect
         user = authenticate(self.app.config.users, form.get("username", ""),
                             form.get("password", ""))
         if user is None:

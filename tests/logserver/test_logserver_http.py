@@ -406,3 +406,63 @@ def test_huge_refused_body_closes_connection_server_survives(logserver: Running,
     assert logserver.stored_files() == []
     assert logserver.request("PUT", PATH, good_log(),
                              bearer(keyring, "ce1", "g-0001"))[0] == 201
+
+
+def test_login_next_is_never_an_open_redirect(logserver: Running) -> None:
+    for nxt in ("/\\evil.example", "//evil.example", "https://evil.example", "/glidein/a/b"):
+        status, hdrs, _ = logserver.request(
+            "POST", "/login",
+            f"username={VIEWER[0]}&password={VIEWER[1]}&next={nxt}".encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 303
+        assert hdrs["location"] == ("/glidein/a/b" if nxt == "/glidein/a/b" else "/")
+
+
+def test_unknown_paths_do_not_grow_metric_labels(logserver: Running) -> None:
+    for i in range(3):
+        assert logserver.request("GET", f"/nothing-{i}", None, basic(VIEWER))[0] == 404
+    _, _, body = logserver.request("GET", "/metrics", None, basic(VIEWER))
+    text = body.decode()
+    assert 'route="other"' in text and "nothing-" not in text
+
+
+def test_unexpected_error_is_500_and_server_goes_on(logserver: Running,
+                                                    keyring: KeyRing) -> None:
+    assert logserver.request("PUT", PATH, failing_log(),
+                             bearer(keyring, "ce1", "g-0001"))[0] == 201
+    # damage the stored file behind the server's back
+    (logserver.data_dir / "logs/ce1/g-0001/glidein.jsonl").write_bytes(b"\xff garbage\n")
+    status, _, body = logserver.request(
+        "GET", "/download/ce1/g-0001/glidein.jsonl?attachment=validate_node.out&seq=2",
+        None, basic(VIEWER))
+    assert status == 500 and json.loads(body) == {"error": "internal error"}
+    assert logserver.request("GET", "/api/v1/glideins", None, basic(VIEWER))[0] == 200
+
+
+def test_connection_limit(tmp_path: Path, tls_files: tuple[Path, Path],
+                          keyring: KeyRing) -> None:
+    from gwms_core.logserver.retention import RetentionPolicy
+    from gwms_core.logserver.server import LogServer, ServerConfig
+    cert, key = tls_files
+    server = LogServer(ServerConfig(data_dir=tmp_path / "d", keyring=keyring, users={},
+                                    port=0, certfile=cert, keyfile=key, max_connections=1,
+                                    retention=RetentionPolicy(None, None)))
+    server.start()
+    run = Running(server, cert, tmp_path / "d")
+    try:
+        first = run.conn()
+        first.request("GET", "/healthz")
+        assert first.getresponse().read() == b'{\n "ok": true\n}\n'  # holds the only slot
+        with pytest.raises((ConnectionError, OSError)):
+            run.request("GET", "/healthz")
+        first.close()
+        for _ in range(100):  # the slot frees when the server thread sees the close
+            try:
+                assert run.request("GET", "/healthz")[0] == 200
+                break
+            except (ConnectionError, OSError):
+                time.sleep(0.05)
+        else:
+            pytest.fail("the connection slot was never released")
+    finally:
+        server.stop()

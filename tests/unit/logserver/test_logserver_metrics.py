@@ -97,3 +97,15 @@ def test_http_server_serves_metrics() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_http_server_serves_a_render_function() -> None:
+    server, thread = m.start_http_server(lambda: "gwms_factory_entries 3\n", "127.0.0.1", 0)
+    try:
+        port = server.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            assert r.read() == b"gwms_factory_entries 3\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
