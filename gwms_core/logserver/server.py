@@ -41,7 +41,7 @@ from gwms_core.logserver.records import UploadError, parse_upload, read_stored, 
 from gwms_core.logserver.retention import RetentionPolicy, select_victims
 from gwms_core.logserver.sanitize import Sanitizer
 from gwms_core.logserver.tokens import NAME_RE, KeyRing, TokenError, TokenFailure, verify
-from gwms_core.logserver.users import Session, Sessions, User, authenticate
+from gwms_core.logserver.users import LoginThrottle, Session, Sessions, User, authenticate
 
 log = logging.getLogger("gwms.logserver")
 
@@ -147,6 +147,7 @@ class LogServer:
         self.index: LogIndex = open_index(url)
         self.sanitizer = Sanitizer.with_patterns(config.redact_patterns)
         self.sessions = Sessions()
+        self.throttle = LoginThrottle()
         self.metrics = m.MetricsRegistry()
         self._basic_cache: dict[str, tuple[User, float]] = {}
         self._basic_lock = threading.Lock()
@@ -318,8 +319,9 @@ class LogServer:
 
     # ---------------------------------------------------------------- logins
 
-    def basic_user(self, header: str) -> User | None:
-        """The user of an ``Authorization: Basic`` header (verified hashes are cached)."""
+    def basic_user(self, header: str, address: str = "") -> User | None:
+        """The user of an ``Authorization: Basic`` header (verified hashes are cached;
+        an address with too many failures is refused without a check)."""
         try:
             decoded = base64.b64decode(header.split(" ", 1)[1], validate=True).decode()
         except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
@@ -331,8 +333,13 @@ class LogServer:
             hit = self._basic_cache.get(key)
             if hit is not None and hit[1] > now and name in self.config.users:
                 return hit[0]
+        if not self.throttle.allowed(address, now):
+            return None
         user = authenticate(self.config.users, name, password)
-        if user is not None:
+        if user is None:
+            self.throttle.failed(address, now)
+        else:
+            self.throttle.succeeded(address)
             with self._basic_lock:
                 if len(self._basic_cache) > 1000:
                     self._basic_cache.clear()
@@ -474,7 +481,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _session(self) -> Session | User | None:
         auth = self.headers.get("Authorization") or ""
         if auth.lower().startswith("basic "):
-            return self.app.basic_user(auth)
+            return self.app.basic_user(auth, self.client_address[0])
         for part in (self.headers.get("Cookie") or "").split(";"):
             k, _, v = part.strip().partition("=")
             if k == COOKIE and v:
@@ -579,12 +586,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         nxt = form.get("next", "/")
         if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
             nxt = "/"  # only paths on this server: no open redirect
+        address = self.client_address[0]
+        if not self.app.throttle.allowed(address):
+            log.warning("login refused: too many failures from %s", address)
+            self._html(429, web.login_page(nxt, "Too many failed logins; try later."),
+                       (("Retry-After", str(int(self.app.throttle.window))),))
+            return
         user = authenticate(self.app.config.users, form.get("username", ""),
                             form.get("password", ""))
         if user is None:
-            log.warning("failed login for a user name from %s", self.address_string())
+            self.app.throttle.failed(address)
+            log.warning("failed login from %s", address)
             self._html(401, web.login_page(nxt, "Wrong user name or password."))
             return
+        self.app.throttle.succeeded(address)
         cookie = self.app.sessions.create(user)
         attrs = "; HttpOnly; SameSite=Strict; Path=/" + ("; Secure" if self.app.tls else "")
         self._redirect(nxt, (("Set-Cookie", f"{COOKIE}={cookie}{attrs}"),))

@@ -167,3 +167,41 @@ def authenticate(users: Mapping[str, User], name: str, password: str) -> User | 
 @functools.cache
 def _dummy_hash() -> str:
     return hash_password("not a password", salt=b"0" * 16)
+
+
+class LoginThrottle:
+    """Failed logins per client address: after ``limit`` failures within ``window``
+    seconds, that address is refused (without a password check, which costs ~0.3 s of
+    CPU) until the oldest failure leaves the window. A success clears the address."""
+
+    def __init__(self, limit: int = 10, window: float = 300.0, max_addresses: int = 10000
+                 ) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_addresses = max_addresses
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allowed(self, address: str, now: float | None = None) -> bool:
+        """True if ``address`` may try a password now."""
+        t = time.time() if now is None else now
+        with self._lock:
+            recent = [x for x in self._failures.get(address, []) if x > t - self.window]
+            if recent:
+                self._failures[address] = recent
+            else:
+                self._failures.pop(address, None)
+            return len(recent) < self.limit
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        """Record a failed attempt."""
+        t = time.time() if now is None else now
+        with self._lock:
+            if address not in self._failures and len(self._failures) >= self.max_addresses:
+                self._failures.clear()  # bounded memory under a spray of addresses
+            self._failures.setdefault(address, []).append(t)
+
+    def succeeded(self, address: str) -> None:
+        """Forget an address's failures."""
+        with self._lock:
+            self._failures.pop(address, None)

@@ -466,3 +466,15 @@ def test_connection_limit(tmp_path: Path, tls_files: tuple[Path, Path],
             pytest.fail("the connection slot was never released")
     finally:
         server.stop()
+
+
+def test_repeated_failed_logins_are_throttled(logserver: Running) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for _ in range(10):
+        assert logserver.request("POST", "/login",
+                                 f"username={VIEWER[0]}&password=bad".encode(), form)[0] == 401
+    status, hdrs, _ = logserver.request(
+        "POST", "/login", f"username={VIEWER[0]}&password={VIEWER[1]}".encode(), form)
+    assert status == 429 and "set-cookie" not in hdrs and hdrs["retry-after"] == "300"
+    # Basic is throttled the same way (same address)
+    assert logserver.request("GET", "/api/v1/glideins", None, basic(VIEWER))[0] == 401

@@ -216,3 +216,17 @@ def test_pilot_stdout_exit_used_only_without_better_source() -> None:
                     file=Attachment("job.1.0.out", b"... ending now with code 5\n"))
     assert extract("e", "g", [out]).exit_status == 5
     assert extract("e", "g", [r(0, event="end", exit_code=0), out]).exit_status == 0
+
+
+def test_login_throttle() -> None:
+    from gwms_core.logserver.users import LoginThrottle
+    t = LoginThrottle(limit=3, window=60)
+    for i in range(3):
+        assert t.allowed("10.0.0.1", now=T0 + i)
+        t.failed("10.0.0.1", now=T0 + i)
+    assert not t.allowed("10.0.0.1", now=T0 + 10)
+    assert t.allowed("10.0.0.2", now=T0 + 10)          # other addresses unaffected
+    assert t.allowed("10.0.0.1", now=T0 + 60.5)        # oldest failure left the window
+    t.failed("10.0.0.1", now=T0 + 61)
+    t.succeeded("10.0.0.1")
+    assert t.allowed("10.0.0.1", now=T0 + 62)
