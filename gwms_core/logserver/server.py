@@ -797,13 +797,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def run(config: ServerConfig) -> None:
-    """Run the log server in the foreground until interrupted."""
+    """Run the log server in the foreground until SIGTERM or SIGINT, then stop cleanly
+    (the accept loop ends, the index is closed)."""
+    import signal
+
     server = LogServer(config)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        # shutdown() waits for serve_forever(), which runs in this (the main) thread
+        threading.Thread(target=server.httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     log.info("log server listening on %s", server.url)
     try:
         server.serve_forever()
     finally:
         server.stop()
+        log.info("log server stopped")
 
 
 __all__ = ["LogServer", "ServerConfig", "run"]

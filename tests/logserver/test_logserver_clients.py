@@ -142,7 +142,9 @@ def test_command_line_end_to_end(tmp_path: Path) -> None:
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=30)
+    assert server.returncode == 0  # SIGTERM is a clean stop
     log = out.decode()
+    assert "log server stopped" in log
     assert "PUT /logs/ce1/g1/glidein.jsonl 201" in log
     assert token not in log and token.split(".")[2] not in log
     r = run("reindex", "--data-dir", str(data))
