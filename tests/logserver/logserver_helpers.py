@@ -147,7 +147,6 @@ exit 1
 
 def pilot_available() -> str | None:
     """None when the real pilot can run here, else why not."""
-    import shutil
     if not (GLIDEIN / "glidein_startup.sh").exists():
         return "glidein sources absent"
     for tool in ("bash", "curl"):
@@ -170,11 +169,14 @@ def run_real_pilot(server: Running, keyring: KeyRing, staged: tuple[str, Any],
     import os
 
     from gwms_core import staging
+    from gwms_core.logserver.factory import prepare_glidein_log
     url, manifest = staged
-    token_file = tmp_path / f"{glidein}.token"
-    token_file.write_text(mint(keyring, entry, glidein) + "\n")
-    token_file.chmod(0o600)
-    log_url = f"{server.server.url}/logs/{entry}/{glidein}/glidein.jsonl"
+    # as the factory does: token file in its spool, transferred into the job's sandbox
+    setup = prepare_glidein_log(server.server.url, keyring, entry, glidein,
+                                tmp_path / "factory-spool")
+    sandbox = tmp_path / f"sandbox-{glidein}"
+    sandbox.mkdir()
+    shutil.copy2(setup.token_file, sandbox / setup.token_file.name)
     work_parent = tmp_path / f"pilot-{glidein}"
     work_parent.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GWMS_")}
@@ -184,7 +186,6 @@ def run_real_pilot(server: Running, keyring: KeyRing, staged: tuple[str, Any],
         [str(tmp_path / "stage" / "glidein_startup.sh"),
          "--manifest-url", f"{url}/{staging.MANIFEST_NAME}",
          "--manifest-sha256", manifest.digest,
-         "--validate-only", "--failure-sleep", "0", "--keep-work-dir",
-         "--log-url", log_url, "--log-token-file", str(token_file)],
-        capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path)
+         "--validate-only", "--failure-sleep", "0", "--keep-work-dir", *setup.pilot_args],
+        capture_output=True, text=True, env=env, timeout=180, cwd=sandbox)
     return run, work_parent
