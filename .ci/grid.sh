@@ -5,8 +5,8 @@
 # `pytest -m grid tests/grid`, and tear the grid down. Prints a timing per step.
 #
 # Reads: GWMS_GRID_VENV (controller venv, default /var/tmp/gwms-grid-venv; reused when
-# present), GWMS_GRID_KEEP=1 (leave the grid up), GWMS_GRID_SKIP_LINT=1, GWMS_GRID_MOLECULE=1
-# (also run the molecule scenarios), and tests/grid/lib.sh's GWMS_GRID_* variables.
+# present), GWMS_GRID_KEEP=1 (leave the grid up), GWMS_GRID_SKIP_LINT=1,
+# GWMS_GRID_MOLECULE=0 (skip the molecule scenarios), and tests/grid/lib.sh's GWMS_GRID_*.
 # Exit status: 0 when every step passed, non-zero otherwise.
 set -Eeuo pipefail
 
@@ -60,13 +60,15 @@ gwms_ci::venv() {
 gwms_ci::lint() {
   (cd "${REPO}/collections/ansible_collections/gwms/glideinwms" \
     && ANSIBLE_COLLECTIONS_PATH="${REPO}/collections" ansible-lint --profile production)
+  (cd "${REPO}" && ANSIBLE_COLLECTIONS_PATH="${REPO}/collections" \
+    ansible-lint --profile production molecule/ inventories/)
 }
 
 gwms_ci::molecule() {
   local scenario
   for scenario in "${REPO}"/molecule/*/; do
     [[ -f ${scenario}/molecule.yml ]] || continue
-    (cd "${REPO}" && molecule test -s "$(basename "${scenario}")")
+    (cd "${REPO}" && molecule test -s "$(basename "${scenario}")") || return 1
   done
 }
 
@@ -102,8 +104,12 @@ main() {
   gwms_ci::step "converge" "${REPO}/tests/grid/converge.sh"
   gwms_ci::step "converge again (changed=0)" "${REPO}/tests/grid/converge.sh" --check-idempotent
   gwms_ci::step "pytest -m grid" gwms_ci::pytest
-  if [[ ${GWMS_GRID_MOLECULE:-0} == 1 ]]; then
-    gwms_ci::step "molecule" gwms_ci::molecule
+  if [[ ${GWMS_GRID_MOLECULE:-1} == 1 ]]; then
+    # Free the machine's two cores for molecule's own containers.
+    if [[ ${GWMS_GRID_KEEP:-0} != 1 ]]; then
+      gwms_ci::step "tear down" "${REPO}/tests/grid/down.sh"
+    fi
+    gwms_ci::step "molecule (condor, slurm_site)" gwms_ci::molecule
   fi
 }
 

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the settings are used by the scripts that source this file
 # Shared settings for the local podman grid (sourced by build-image.sh, up.sh, down.sh).
 # Defines functions and read-only settings only; sourcing it has no side effects
 # except exporting CONTAINERS_CONF so every podman call uses the runc runtime.
