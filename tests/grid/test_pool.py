@@ -5,7 +5,7 @@ Bring the grid up and converge it first (``.ci/grid.sh`` does all of it)::
     tests/grid/up.sh && tests/grid/converge.sh && python -m pytest -m grid tests/grid
 
 Without a running grid these tests are skipped, unless ``GWMS_GRID_REQUIRED=1`` (set by
-``.ci/grid.sh``), which turns a missing grid into a failure.
+``.ci/grid.sh``), which turns a missing grid into a failure (see conftest.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 import uuid
@@ -29,7 +28,6 @@ PREFIX = os.environ.get("GWMS_GRID_PREFIX", "gwms-")
 DOMAIN = os.environ.get("GWMS_GRID_DOMAIN", "dns.podman")
 TRUST_DOMAIN = os.environ.get("GWMS_GRID_TRUST_DOMAIN", "gwms.test")
 USER = "gwmsuser"
-HOSTS = ("cm", "submit", "execute", "ce", "slurm")
 JOB_TIMEOUT = int(os.environ.get("GWMS_GRID_JOB_TIMEOUT", "300"))
 
 
@@ -79,33 +77,6 @@ def wait_for(what: str, probe: Callable[[], str | None], timeout: float) -> str:
             return last
         time.sleep(3)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _grid_running() -> str | None:
-    """None when every grid container runs, else the reason it does not."""
-    if shutil.which("podman") is None:
-        return "podman is not installed"
-    for host in HOSTS:
-        proc = subprocess.run(
-            ["podman", "container", "inspect", "--format", "{{.State.Status}}", f"{PREFIX}{host}"],
-            capture_output=True,
-            text=True,
-            env=_env(),
-            check=False,
-        )
-        if proc.returncode != 0 or proc.stdout.strip() != "running":
-            return f"container {PREFIX}{host} is not running (tests/grid/up.sh starts it)"
-    return None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def grid() -> None:
-    reason = _grid_running()
-    if reason is None:
-        return
-    if os.environ.get("GWMS_GRID_REQUIRED") == "1":
-        pytest.fail(f"the local grid is required but not up: {reason}")
-    pytest.skip(f"local grid not up: {reason}")
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ def _recap(output: str) -> dict[str, dict[str, int]]:
         ),
         (
             '{"condor_signing_key_host": "nohost"}',
-            'missing signing key source: condor_signing_key_host "nohost" is not a host of this play',
+            'missing signing key source: condor_signing_key_host "nohost" is not a host of'
+            " this play",
         ),
         (
             '{"condor_signing_key_source": "file", "condor_signing_key_file": "/nonexistent/POOL"}',
