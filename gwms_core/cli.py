@@ -26,6 +26,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "logserver": ("gwms_core.cli_logserver", "pilot log server and monitor"),
     "factory": ("gwms_core.cli_factory", "run the glidein factory, its status and checks"),
     "frontend": ("gwms_core.cli_frontend", "run the VO frontend, show its requests"),
+    "credentials": ("gwms_core.credentials.cli", "factory key, its ad attributes, secret scan"),
 }
 
 EXIT_OK = 0
