@@ -37,10 +37,16 @@ def _grid_running() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session", autouse=True)
-def grid() -> None:
-    reason = _grid_running()
-    if reason is None:
+@pytest.fixture(scope="session")
+def _grid_state() -> str | None:
+    return _grid_running()
+
+
+@pytest.fixture(autouse=True)
+def grid(request: pytest.FixtureRequest, _grid_state: str | None) -> None:
+    """Skip (or fail, when required) tests marked ``grid`` while the grid is down."""
+    reason = _grid_state
+    if reason is None or request.node.get_closest_marker("grid") is None:
         return
     if os.environ.get("GWMS_GRID_REQUIRED") == "1":
         pytest.fail(f"the local grid is required but not up: {reason}")
