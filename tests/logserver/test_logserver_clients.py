@@ -149,5 +149,9 @@ def test_command_line_end_to_end(tmp_path: Path) -> None:
     assert token not in log and token.split(".")[2] not in log
     r = run("reindex", "--data-dir", str(data))
     assert r.returncode == 0 and "indexed 1 file(s) of 1 glidein(s)" in r.stdout
+    r = run("retention", "--data-dir", str(data), "--retention-days", "0",
+            "--retention-bytes", "1")  # over 1 byte in all: the only glidein goes
+    assert r.returncode == 0 and "deleted the logs of 1 glidein(s)" in r.stdout
+    assert not (data / "logs" / "ce1" / "g1").exists()
     r = run("serve", "--data-dir", str(data), "--key-file", str(key_file))
     assert r.returncode == 1 and "--cert is required" in r.stderr
