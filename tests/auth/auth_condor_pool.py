@@ -27,7 +27,6 @@ SUITE = os.environ.get("GWMS_AUTH_SUITE", "trixie")
 ROOT = Path(os.environ.get("GWMS_AUTH_ROOT", f"/var/tmp/gwms-{SUITE}-auth"))
 READY_MARK = ROOT / ".gwms-auth-root-ready"
 TRUST_DOMAIN = "gwms-auth.test"
-CONDOR_UID, CONDOR_GID = 100, 101  # set from the root's /etc/passwd in _condor_ids()
 
 
 def _script_env() -> dict[str, str]:
@@ -58,7 +57,8 @@ def condor_version() -> str:
     return out.stdout.splitlines()[0]
 
 
-def _condor_ids() -> tuple[int, int]:
+def condor_ids() -> tuple[int, int]:
+    """uid and gid of the condor user in the root."""
     for line in (ROOT / "etc" / "passwd").read_text().splitlines():
         parts = line.split(":")
         if parts[0] == "condor":
@@ -177,7 +177,7 @@ class Daemons:
 
 
 def _write_config(directory: Path, text: str) -> Path:
-    uid, gid = _condor_ids()
+    uid, gid = condor_ids()
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     for sub in ("log", "spool", "execute", "lock", "run"):
         (directory / sub).mkdir(parents=True, exist_ok=True)

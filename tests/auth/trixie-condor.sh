@@ -81,6 +81,9 @@ gwms_auth::build() {
     gwms_auth::umount
     gwms_auth::die "apt-get install failed, see ${BUILD_LOG}"
   fi
+  # the local account a CE maps the factory's SciToken to (tests/auth/test_auth_scitokens_ce.py)
+  chroot "${ROOT}" /bin/sh -c 'id gwmsfactory >/dev/null 2>&1 || useradd --system \
+    --no-create-home --shell /usr/sbin/nologin gwmsfactory' >>"${BUILD_LOG}" 2>&1
   gwms_auth::umount
   rm -f "${ROOT}/usr/sbin/policy-rc.d"
   : >"${DONE_MARK}"
