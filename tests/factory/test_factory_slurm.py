@@ -29,6 +29,15 @@ GLIDEIN = "/var/tmp/gwms-test-glidein.sh"
 
 @pytest.fixture(scope="module")
 def slurm(condor: pcmod.PersonalCondor) -> Iterator[pcmod.SlurmSite]:
+    # Glideins other tests left in the queue (batch slurm ones would go to this Slurm and
+    # take its cores): remove every job first and wait until the queue is empty.
+    import htcondor2
+
+    schedd = htcondor2.Schedd(htcondor2.Collector(condor.collector).locate(
+        htcondor2.DaemonType.Schedd))
+    schedd.act(htcondor2.JobAction.Remove, "true")
+    wait_for(lambda: not schedd.query(constraint="true", projection=["ProcId"]),
+             "an empty queue before starting Slurm")
     try:
         site = pcmod.start_slurm(cpus=2)
     except pcmod.Unavailable as exc:
