@@ -59,6 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg is None:
         return EXIT_FAIL
+    if args.key:
+        from dataclasses import replace
+
+        cfg = replace(cfg, key_files=tuple(Path(k) for k in args.key))
     registry = get_registry()
     schedd, collector = _connect(cfg)
     factory = Factory(cfg, schedd, collector, registry)
@@ -185,6 +189,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     v.add_argument("--config", "-c", required=True, help="kind: factory YAML file")
     v.add_argument("--once", action="store_true", help="one cycle, print a JSON summary")
     v.add_argument("--metrics-file", help="write Prometheus metrics here after the run")
+    v.add_argument("--key", action="append", default=[], metavar="PEM",
+                   help="factory private key (repeatable, newest first): decrypts sealed "
+                        "request parameters; its public half is published in entry ads "
+                        "(create one with 'gwms credentials factory-key')")
     v.set_defaults(func=cmd_run)
     v = verbs.add_parser("status", help="glideins in the queue by entry and client")
     v.add_argument("--config", "-c", required=True)

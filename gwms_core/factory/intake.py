@@ -5,7 +5,9 @@ accepted only when
 
 * it names an entry of this factory (``ReqGlidein`` or ``ReqName`` is
   ``entry@glidein@factory``, or just ``entry``),
-* the collector authenticated its sender (``AuthenticatedIdentity`` is set), and
+* the collector authenticated its sender (``AuthenticatedIdentity`` is a ``user@domain``
+  that is not an unauthenticated or unmapped connection, as
+  :mod:`gwms_core.credentials.trust` decides), and
 * that identity is on the entry's ``allowed_frontends`` (an item ``name@domain``
   matches the identity exactly; an item without ``@`` matches the identity's user part),
 * its encrypted parameters (``GlideinEncParam*``), if any, are readable by the
@@ -92,6 +94,27 @@ def identity_allowed(identity: str, allowed: Iterable[str]) -> bool:
     return any(item == identity or ("@" not in item and item == user) for item in allowed)
 
 
+def check_identity(ad: Mapping[str, Any], allowed: Iterable[str]) -> tuple[str, str | None]:
+    """(identity, refusal reason or None) for a request ad and an entry's allow list.
+
+    The checks on the identity itself (present, ``user@domain``, not an unauthenticated
+    or unmapped connection) are :func:`gwms_core.credentials.trust.check_request_identity`;
+    an allow-list item without ``@`` names a user in any domain the collector authenticates.
+    """
+    from gwms_core.credentials.trust import check_request_identity
+
+    raw = ad.get(A.AUTH_IDENTITY)
+    identity = raw.strip() if isinstance(raw, str) else ""
+    expanded = [identity] if identity and identity_allowed(identity, allowed) else []
+    decision = check_request_identity(ad, expanded)
+    if decision.accepted:
+        return decision.identity, None
+    reason = decision.reason
+    if identity and not expanded and "not allowed" in reason:
+        reason = f"identity {identity!r} is not allowed at this entry"
+    return decision.identity, reason
+
+
 def _int(ad: Mapping[str, Any], key: str) -> int | None:
     value = ad.get(key)
     if isinstance(value, bool):
@@ -121,7 +144,8 @@ def read_requests(
         if entry_name is None:
             continue
         client = str(ad.get(A.CLIENT_NAME) or ad.get("Name") or "")
-        identity = str(ad.get(A.AUTH_IDENTITY) or "")
+        raw_identity = ad.get(A.AUTH_IDENTITY)
+        identity = raw_identity.strip() if isinstance(raw_identity, str) else ""
 
         def refuse(reason: str, entry_name: str = entry_name, client: str = client,
                    identity: str = identity) -> None:
@@ -134,11 +158,9 @@ def read_requests(
         if not client:
             refuse(f"no {A.CLIENT_NAME}")
             continue
-        if not identity:
-            refuse("not authenticated (no AuthenticatedIdentity)")
-            continue
-        if not identity_allowed(identity, entry.allowed_frontends):
-            refuse(f"identity {identity!r} is not allowed at entry {entry_name!r}")
+        identity, why = check_identity(ad, entry.allowed_frontends)
+        if why is not None:
+            refuse(why, identity=identity)
             continue
         idle = _int(ad, A.REQ_IDLE)
         maxg = _int(ad, A.REQ_MAX)

@@ -83,6 +83,9 @@ class FactoryConfig:
     log_dir: str = ""
     #: The glideins' ``initialdir`` on the schedd host; "" = ``work_dir``.
     initialdir: str = ""
+    #: Factory private keys (PEM), newest first: request parameters sealed to any of them
+    #: are decrypted; the first one's public half is published in every entry ad.
+    key_files: tuple[Path, ...] = ()
     entry_sources: tuple[Mapping[str, Any], ...] = ()
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     base_dir: Path = Path(".")
@@ -182,6 +185,17 @@ class Factory:
         self.decryptor = decryptor
         self.clock = clock
         self.state = ST.State()
+        self.pubkey_attrs: dict[str, str] = {}
+        if cfg.key_files:
+            from gwms_core.credentials.sealing import (
+                FactoryKeyDecryptor,
+                public_key_attrs,
+                public_key_pem,
+            )
+
+            keys = FactoryKeyDecryptor.from_files(cfg.key_files)
+            self.decryptor = decryptor or keys
+            self.pubkey_attrs = public_key_attrs(public_key_pem(cfg.key_files[0].read_bytes()))
         self.advertised: set[str] = set()
         self.last: CycleReport | None = None
         #: Since the process started, for metrics: submitted by (entry, client),
@@ -398,8 +412,10 @@ class Factory:
                 grid_resource = self.backend(entry)[0].handler.grid_resource(entry)
             except Exception as exc:
                 report.errors.append(f"{name}: backend {entry.grid_type!r}: {exc}")
-            out.append(ADS.entry_ad(entry, self.cfg.name, self.cfg.glidein,
-                                    entry_counts[name], grid_resource))
+            ad = ADS.entry_ad(entry, self.cfg.name, self.cfg.glidein, entry_counts[name],
+                              grid_resource)
+            ad.update(self.pubkey_attrs)
+            out.append(ad)
         for rq in accepted:
             out.append(ADS.client_ad(rq.entry, rq.client, self.cfg.name, self.cfg.glidein,
                                      client_counts.get((rq.entry, rq.frontend, rq.client),

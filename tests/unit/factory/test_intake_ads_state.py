@@ -48,6 +48,9 @@ def test_accepts_an_allowed_authenticated_request() -> None:
     ({"AuthenticatedIdentity": None}, "not authenticated"),
     ({"AuthenticatedIdentity": "intruder@gwms.test"}, "not allowed"),
     ({"AuthenticatedIdentity": "cms@gwms.test"}, "not allowed"),  # domain must match
+    ({"AuthenticatedIdentity": "vofrontend@unmapped"}, "not authenticated as a frontend"),
+    ({"AuthenticatedIdentity": "vofrontend"}, "not user@domain"),
+    ({"AuthenticatedIdentity": 7}, "not a non-empty string"),
     ({"ReqName": "NOPE@fac@fac"}, "no such entry"),
     ({"ReqIdleGlideins": -1}, "non-negative"),
     ({"ReqMaxGlideins": "many"}, "non-negative"),
