@@ -113,6 +113,31 @@ class Workspace:
                                *argv], capture_output=True, text=True, timeout=timeout,
                               check=False)
 
+    #: Directories and file names that hold secrets on purpose (token stores, keys).
+    SECRET_DIRS = ("tokens.d", "passwords.d", "clients")
+    SECRET_NAME_PREFIXES = ("token", "other-POOL")
+    SECRET_SUFFIXES = (".key", ".pem")
+
+    def _is_secret_store(self, path: Path) -> bool:
+        rel = path.relative_to(self.host_dir)
+        return (any(part in self.SECRET_DIRS for part in rel.parts[:-1])
+                or path.name.startswith(self.SECRET_NAME_PREFIXES)
+                or path.name.endswith(self.SECRET_SUFFIXES))
+
+    def scan_for_secrets(self) -> tuple[int, int, list[str]]:
+        """Look for every secret stored under the workspace (tokens, keys) in every other
+        file the daemons and tools wrote there (logs, spools, queues, ads).
+
+        Returns ``(texts scanned, secrets, findings)``; findings never show a secret.
+        """
+        from gwms_core.credentials.leaks import find_leaks
+
+        files = [p for p in self.host_dir.rglob("*") if p.is_file() and not p.is_symlink()]
+        secrets = [p.read_bytes().strip() for p in files if self._is_secret_store(p)]
+        texts = {str(p.relative_to(self.host_dir)): p.read_bytes().decode("utf-8", "replace")
+                 for p in files if not self._is_secret_store(p)}
+        return len(texts), len(secrets), [str(x) for x in find_leaks(texts, secrets)]
+
     def cleanup(self) -> None:
         """Stop every daemon tree started here and remove the directory."""
         for d in self.daemons:

@@ -195,3 +195,10 @@ def _denials(cm: acp.Daemons) -> int:
     """How many startd updates the collector refused for lack of ADVERTISE_STARTD."""
     return cm.log("Collector").count(
         "limited authorization which did not include this command (0 UPDATE_STARTD_AD)")
+
+
+def test_nothing_the_daemons_wrote_holds_a_secret(ws: acp.Workspace) -> None:
+    # last in the module: every log, spool file and ad dump written above
+    texts, secrets, findings = ws.scan_for_secrets()
+    assert texts >= 5 and secrets >= 3, (texts, secrets)
+    assert findings == []

@@ -203,3 +203,10 @@ def test_bad_tokens_are_refused_by_the_schedd(ce: Ce, case: str) -> None:
         args["scopes"] = COMPUTE_SCOPES
     table = _ping(ce, case, st.mint(key, **args))
     assert table["READ"][0] != "ALLOW" and table["WRITE"][0] != "ALLOW", table
+
+
+def test_nothing_the_daemons_wrote_holds_a_secret(ce: Ce) -> None:
+    # last in the module: SchedLog, job queue, spooled files, ...
+    texts, secrets, findings = ce.ws.scan_for_secrets()
+    assert texts >= 5 and secrets >= 3, (texts, secrets)
+    assert findings == []

@@ -120,3 +120,10 @@ def test_sealed_request_through_the_collector(ws: acp.Workspace, cm: acp.Daemons
     ads_text = json.dumps(_requests(cm, reader))
     assert_no_secret({"CollectorLog": cm.log("Collector"), "request ads": ads_text},
                      [pool_token, factory_key])
+
+
+def test_nothing_the_daemons_wrote_holds_a_secret(ws: acp.Workspace) -> None:
+    # last in the module: every log, spool file and ad dump written above
+    texts, secrets, findings = ws.scan_for_secrets()
+    assert texts >= 5 and secrets >= 3, (texts, secrets)
+    assert findings == []
