@@ -7,6 +7,7 @@
 * :mod:`gwms_core.credentials.trust`: the factory accepts a request only from the
   identity the collector authenticated.
 * :mod:`gwms_core.credentials.leaks`: find secrets in logs, messages and ClassAds.
+* :mod:`gwms_core.credentials.cli`: ``gwms credentials factory-key|pubkey-attrs|scan``.
 """
 
 from __future__ import annotations
