@@ -107,9 +107,41 @@ def classad_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: Decrypted request parameters the factory delivers as files (names from
+#: :mod:`gwms_core.credentials.selection`), and the file name each gets.
+CREDENTIAL_FILES = {"PoolIdToken": "pool.idtoken", "SubmitCredential": "submit.credential"}
+
+
+def credential_commands(files: Mapping[str, str], submit_method: str) -> tuple[dict[str, str],
+                                                                               str]:
+    """Submit commands delivering credential files, and the glidein's ``--token-file`` value.
+
+    :param files: decrypted parameter name -> path of the file holding it (factory host).
+    :param submit_method: ``GlideinParamSubmitCredentialMethod`` (``scitokens``, ``gsi``).
+    :returns: (submit commands, token file name on the worker node or "").
+
+    The pool token travels with the glidein (``transfer_input_files``); the submit
+    credential is what HTCondor-G presents to the site: ``scitokens_file`` for a SciToken,
+    ``x509userproxy`` for a proxy. Only paths appear here, never a secret.
+    """
+    desc: dict[str, str] = {}
+    token = ""
+    pool = files.get("PoolIdToken")
+    if pool:
+        desc["transfer_input_files"] = pool
+        token = CREDENTIAL_FILES["PoolIdToken"]
+    submit = files.get("SubmitCredential")
+    if submit:
+        if submit_method == "scitokens":
+            desc["scitokens_file"] = submit
+        elif submit_method == "gsi":
+            desc["x509userproxy"] = submit
+    return desc, token
+
+
 def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url: str,
                       manifest_sha256: str, collector: str = "",
-                      extra: Mapping[str, str] | None = None) -> str:
+                      extra: Mapping[str, str] | None = None, token_file: str = "") -> str:
     """The glidein's command line (``glidein_startup.sh`` options), as HTCondor ``arguments``.
 
     The frontend and group come from the client name ``frontend.group`` when it has that
@@ -123,6 +155,8 @@ def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url
         args += ["--group", group]
     if collector:
         args += ["--collector", collector]
+    if token_file:
+        args += ["--token-file", token_file]
     for key, value in sorted({**request.params, **(extra or {})}.items()):
         args += ["--param", f"{key}={value}"]
     # HTCondor's "new" argument syntax: the whole string in double quotes, each argument
@@ -150,11 +184,13 @@ def submit_description(
     log_dir: str = "",
     initialdir: str = "",
     plugin_attrs: Mapping[str, str] | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The submit description of one batch of glideins for ``request`` at ``entry``.
 
     Backend commands first, then the entry's ``submit_attrs`` and plugin commands
-    (``gwms_submit_attributes``), then the factory's own tags, which nothing overrides.
+    (``gwms_submit_attributes``), then the credential commands
+    (:func:`credential_commands`), then the factory's own tags, which nothing overrides.
     """
     desc: dict[str, str] = {
         "universe": "grid",
@@ -173,6 +209,7 @@ def submit_description(
     desc.update(backend.submit_description(entry, backend_options))
     desc.update(dict(entry.submit_attrs))
     desc.update(dict(plugin_attrs or {}))
+    desc.update(dict(credentials or {}))
     if log_dir:
         desc["output"] = f"{log_dir}/$(Cluster).$(Process).out"
         desc["error"] = f"{log_dir}/$(Cluster).$(Process).err"

@@ -70,9 +70,10 @@ class Intake:
 
     requests: tuple[Request, ...] = ()
     refused: tuple[Refusal, ...] = ()
-    #: Decrypted parameters per (entry, client); never logged or advertised.
-    secrets: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict,
-                                                                 repr=False)
+    #: Decrypted parameters per (entry, frontend identity, client); never logged or
+    #: advertised.
+    secrets: Mapping[tuple[str, str, str], Mapping[str, str]] = field(default_factory=dict,
+                                                                      repr=False)
 
 
 def target_entry(ad: Mapping[str, Any], factory: str, glidein: str) -> str | None:
@@ -136,7 +137,7 @@ def read_requests(
     decryptor = decryptor or NoDecryptor()
     accepted: list[Request] = []
     refused: list[Refusal] = []
-    secrets: dict[tuple[str, str], Mapping[str, str]] = {}
+    secrets: dict[tuple[str, str, str], Mapping[str, str]] = {}
     for ad in ads:
         if str(ad.get("MyType", A.REQUEST_MYTYPE)) != A.REQUEST_MYTYPE:
             continue
@@ -183,5 +184,5 @@ def read_requests(
             name=str(ad.get(A.REQ_NAME) or ""), params=params,
         ))
         if clear:
-            secrets[(entry_name, client)] = dict(clear)
+            secrets[(entry_name, identity, client)] = dict(clear)
     return Intake(tuple(merge_requests(accepted)), tuple(refused), secrets)

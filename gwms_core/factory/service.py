@@ -271,25 +271,50 @@ class Factory:
             return str(self.cfg.staging_dir / "glidein_startup.sh")
         raise RuntimeError("no glidein executable: configure staging or an executable")
 
+    def credential_files(self, request: Request,
+                         secrets: Mapping[str, str]) -> dict[str, str]:
+        """Write a request's decrypted credentials to files (0600) under
+        ``<work_dir>/credentials/<id>/``; return parameter name -> path.
+
+        ``<id>`` is derived from (entry, frontend identity, client), so each request's
+        files are its own and are rewritten only when the frontend sends new values.
+        """
+        import hashlib
+
+        key = f"{request.entry}\0{request.frontend}\0{request.client}".encode()
+        directory = self.cfg.work_dir / "credentials" / hashlib.sha256(key).hexdigest()[:16]
+        out: dict[str, str] = {}
+        for name, filename in ADS.CREDENTIAL_FILES.items():
+            if name in secrets:
+                path = directory / filename
+                ST.write_private(path, secrets[name].encode("utf-8"))
+                out[name] = str(path)
+        return out
+
     def description(self, entry: Entry, request: Request, submission_id: str,
-                    manifest: tuple[str, str]) -> dict[str, str]:
+                    manifest: tuple[str, str],
+                    secrets: Mapping[str, str] | None = None) -> dict[str, str]:
         """The submit description of one batch."""
         reg, options = self.backend(entry)
         url, digest = manifest
-        arguments = ADS.glidein_arguments(entry, request, self.cfg.name, url, digest)
+        files = self.credential_files(request, secrets) if secrets else {}
+        creds, token_file = ADS.credential_commands(
+            files, request.params.get("SubmitCredentialMethod", ""))
+        arguments = ADS.glidein_arguments(entry, request, self.cfg.name, url, digest,
+                                          token_file=token_file)
         plugin_attrs = self.registry.submit_attributes(entry, request.frontend)
         return ADS.submit_description(
             entry, reg.handler, options, request, factory=self.cfg.name,
             glidein=self.cfg.glidein, submission_id=submission_id,
             executable=self.executable(), arguments=arguments, log_dir=self.cfg.log_dir,
             initialdir=self.cfg.initialdir or str(self.cfg.work_dir),
-            plugin_attrs=plugin_attrs)
+            plugin_attrs=plugin_attrs, credentials=creds)
 
     def _submit(self, entry: Entry, request: Request, n: int, manifest: tuple[str, str],
-                report: CycleReport) -> None:
+                report: CycleReport, secrets: Mapping[str, str] | None = None) -> None:
         sid = ST.new_submission_id()
         try:
-            desc = self.description(entry, request, sid, manifest)
+            desc = self.description(entry, request, sid, manifest, secrets)
         except Exception as exc:
             report.errors.append(f"{entry.name}/{request.client}: cannot build submission: "
                                  f"{type(exc).__name__}: {exc}")
@@ -361,8 +386,9 @@ class Factory:
                     report.errors.append(f"staging manifest unreadable: {exc}")
                     manifest = ("", "")
             for action in plan.submit:
-                self._submit(entry, action.request, action.count, manifest or ("", ""),
-                             report)
+                rq = action.request
+                self._submit(entry, rq, action.count, manifest or ("", ""), report,
+                             intake.secrets.get((rq.entry, rq.frontend, rq.client)))
         ST.save(self.cfg.state_path, self.state)
         self._advertise(entries, glideins, gone, intake.requests, intake.refused, report)
         report.duration = time.monotonic() - t0

@@ -117,3 +117,26 @@ def clean_temporaries(path: Path) -> int:
         tmp.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def write_private(path: Path, data: bytes) -> bool:
+    """Write a secret file atomically, mode 0600 in a 0700 directory; False if unchanged."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

@@ -404,3 +404,62 @@ def test_condor_grid_type_to_a_remote_schedd(condor: pcmod.PersonalCondor, facto
     wait_for(lambda: len([j for j in remote() if j["JobStatus"] != 3]) == 1,
              "the remote copies of removed glideins to go")
     assert len(live(queue(factory_name, condor))) == 1
+
+
+def test_sealed_credentials_decrypted_delivered_and_never_shown(
+        condor: pcmod.PersonalCondor, factory_name: str, frontend: Any,
+        tmp_path: Path) -> None:
+    """A frontend seals its pool token to the key the factory publishes; the factory
+    decrypts it, hands it to the glidein as a 0600 file, and the secret appears in no job
+    ad, no collector ad and no log line. A value sealed to another key is refused."""
+    from dataclasses import replace
+
+    from gwms_core.credentials.leaks import find_leaks
+    from gwms_core.credentials.sealing import (
+        generate_factory_key,
+        public_key_from_ad,
+        public_key_pem,
+        seal_params,
+    )
+
+    key = tmp_path / "factory.pem"
+    key.write_bytes(generate_factory_key())
+    key.chmod(0o600)
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+    f = type(f)(replace(f.cfg, key_files=(key,)), f.schedd, f.collector, f.registry)
+    f.start()
+    f.cycle(entries)  # publishes the public key
+    (entry_ad,) = [a for a in collector_ads(condor, "glidefactory")
+                   if a["FactoryName"] == factory_name]
+    public = public_key_from_ad(entry_ad)
+    assert public == public_key_pem(key.read_bytes())
+    secret = "eyJhbGciOiJIUzI1NiJ9.pool-token-payload.signature-part-0123456789"
+    ad = request_ad("E", factory_name, 2, 2)
+    sealed = seal_params({"PoolIdToken": secret.encode()}, public,
+                         sender_identity=f"{FRONTEND}@gwms.test")
+    ad.update({f"GlideinEncParam{k}": v for k, v in sealed.items()})
+    other = request_ad("E", factory_name, 1, 1, client="vofe.other")
+    wrong = seal_params({"PoolIdToken": b"x" * 40}, public_key_pem(generate_factory_key()),
+                        sender_identity=f"{FRONTEND}@gwms.test")
+    other.update({f"GlideinEncParam{k}": v for k, v in wrong.items()})
+    frontend(FRONTEND, [ad, other])
+    report = f.cycle(entries)
+    assert report.errors == []
+    assert [(r.client, r.reason.split(":")[0]) for r in report.refused] == [
+        ("vofe.other", "credential refused")]
+    jobs = queue(factory_name, condor)
+    assert len(jobs) == 2
+    import htcondor2
+
+    schedd = htcondor2.Schedd(htcondor2.Collector(condor.collector).locate(
+        htcondor2.DaemonType.Schedd))
+    full = [dict(a) for a in schedd.query(constraint=f'GlideinFactory == "{factory_name}"')]
+    (path,) = {j["TransferInput"] for j in full}
+    assert Path(path).read_text() == secret
+    assert Path(path).stat().st_mode & 0o777 == 0o600
+    assert all("--token-file pool.idtoken" in j["Arguments"] for j in full)
+    texts = {f"job {j['ClusterId']}.{j['ProcId']}": repr(j) for j in full}
+    texts.update({f"ad {a['Name']}": repr(a) for t in ("glidefactory", "glidefactoryclient")
+                  for a in collector_ads(condor, t)})
+    texts["report"] = repr(report)
+    assert find_leaks(texts, [secret]) == []

@@ -84,7 +84,7 @@ class KeyHolder:
 def test_decryptor_seam_keeps_secrets_apart() -> None:
     got = read_requests([ad(GlideinEncParamToken="terces")], ENTRIES, "fac", "fac", KeyHolder())
     (r,) = got.requests
-    assert got.secrets == {("E1", "vofe.main"): {"Token": "secret"}}
+    assert got.secrets == {("E1", "vofrontend@gwms.test", "vofe.main"): {"Token": "secret"}}
     assert "secret" not in repr(got) and "secret" not in repr(r)
     bad = read_requests([ad(GlideinEncParamToken="bad")], ENTRIES, "fac", "fac", KeyHolder())
     assert bad.refused[0].reason == "credential refused: decryption failed"
@@ -196,3 +196,28 @@ def test_missing_state_and_stale_temporaries(tmp_path: Path) -> None:
     assert ST.clean_temporaries(p) == 1
     assert not list(tmp_path.iterdir())
     assert json.loads(json.dumps(ST.State().to_json()))["version"] == ST.VERSION
+
+
+@pytest.mark.parametrize(("method", "command"), [("scitokens", "scitokens_file"),
+                                                 ("gsi", "x509userproxy"), ("idtokens", None)])
+def test_credential_commands(method: str, command: str | None) -> None:
+    desc, token = ADS.credential_commands(
+        {"PoolIdToken": "/w/c/pool.idtoken", "SubmitCredential": "/w/c/submit.credential"},
+        method)
+    assert desc["transfer_input_files"] == "/w/c/pool.idtoken"
+    assert token == "pool.idtoken"
+    if command:
+        assert desc[command] == "/w/c/submit.credential"
+    assert set(desc) <= {"transfer_input_files", "scitokens_file", "x509userproxy"}
+    assert ADS.credential_commands({}, method) == ({}, "")
+
+
+def test_write_private(tmp_path: Path) -> None:
+    p = tmp_path / "creds" / "x" / "pool.idtoken"
+    assert ST.write_private(p, b"tok")
+    assert p.read_bytes() == b"tok"
+    assert p.stat().st_mode & 0o777 == 0o600
+    assert p.parent.stat().st_mode & 0o777 == 0o700
+    assert not ST.write_private(p, b"tok")  # unchanged: not rewritten
+    assert ST.write_private(p, b"new")
+    assert sorted(x.name for x in p.parent.iterdir()) == ["pool.idtoken"]
