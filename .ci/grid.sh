@@ -95,7 +95,7 @@ main() {
   gwms_ci::step "host packages" gwms_ci::host_packages
   gwms_ci::step "controller venv (pip)" gwms_ci::venv
   export PATH="${VENV}/bin:${PATH}" VIRTUAL_ENV="${VENV}"
-  gwms_ci::step "build image (cached)" "${REPO}/tests/grid/build-image.sh"
+  gwms_ci::step "build image (cached by recipe hash)" "${REPO}/tests/grid/build-image.sh"
   if [[ ${GWMS_GRID_SKIP_LINT:-0} != 1 ]]; then
     gwms_ci::step "ansible-lint (production)" gwms_ci::lint
   fi
