@@ -143,6 +143,9 @@ class Workspace:
         for d in self.daemons:
             d.stop()
         shutil.rmtree(self.host_dir, ignore_errors=True)
+        # leave no bind mount of the host's /dev behind (an rm -rf of the root would
+        # then delete device nodes)
+        subprocess.run([str(SCRIPT), "umount"], check=False, timeout=60, env=_script_env())
 
 
 @dataclass

@@ -85,9 +85,9 @@ def ce() -> Iterator[Ce]:
             address = _wait_address(pool)
             yield Ce(ws, pool, issuer, other_issuer, key_file, other_key, address, seen)
     finally:
-        ws.cleanup()
         (acp.ROOT / CA_IN_ROOT).unlink(missing_ok=True)
         _chroot("update-ca-certificates", "--fresh")
+        ws.cleanup()
 
 
 def _start_ce(ws: acp.Workspace, ca: auth_pki.Issued, issuer: str) -> acp.Daemons:
