@@ -23,7 +23,7 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,7 +365,8 @@ def _read(path: str, what: str) -> bytes:
 class Gsi:
     """Reads, checks and renews X.509 proxies for delivery to sites."""
 
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` returns the current time in epoch seconds (injected in tests)."""
         self._clock = clock
 
     def info(self, options: Mapping[str, Any]) -> ProxyInfo:

@@ -26,7 +26,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,7 +294,8 @@ def _option(options: Mapping[str, Any], name: str) -> Any:
 class IdTokens:
     """Mints IDTOKENs for glideins and checks them."""
 
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` returns the current time in epoch seconds (injected in tests)."""
         self._clock = clock
 
     def issue(self, subject: str, options: Mapping[str, Any]) -> Credential:

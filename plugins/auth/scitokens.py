@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,8 @@ def _option(options: Mapping[str, Any], name: str) -> Any:
 class SciTokens:
     """Mints SciTokens for CE submission and checks them."""
 
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` returns the current time in epoch seconds (injected in tests)."""
         self._clock = clock
 
     def issue(self, subject: str, options: Mapping[str, Any]) -> Credential:
