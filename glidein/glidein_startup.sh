@@ -240,15 +240,20 @@ gwms_main_run_condor() {
     ) </dev/null >/dev/null 2>&1 &
     GWMS_WATCHDOG_PID=$!
   fi
-  while :; do
-    rc=0
-    wait "$GWMS_MASTER_PID" || rc=$?
-    # wait returns >128 when a trapped signal interrupted it; the master still runs
-    if kill -0 "$GWMS_MASTER_PID" 2>/dev/null; then
-      continue
+  # Poll instead of a blocking wait: the master stays up after its startd ended through
+  # DAEMON_SHUTDOWN until its own (slow) DAEMON_SHUTDOWN check; end it at once instead.
+  local master_log=${GWMS_WORK_DIR}/condor/log/MasterLog
+  while kill -0 "$GWMS_MASTER_PID" 2>/dev/null; do
+    sleep "${GWMS_CONDOR_POLL:-5}" &
+    wait $! || true
+    if gwms_condor_startd_ended "$master_log"; then
+      gwms_log info "the startd ended (DAEMON_SHUTDOWN): stopping condor_master"
+      kill -TERM "$GWMS_MASTER_PID" 2>/dev/null || true
+      break
     fi
-    break
   done
+  rc=0
+  wait "$GWMS_MASTER_PID" || rc=$?
   GWMS_MASTER_PID=
   if ((rc != 0)); then
     gwms_log_attach error "${GWMS_WORK_DIR}/condor/log/MasterLog" "condor_master ended with status ${rc}"

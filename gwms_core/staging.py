@@ -360,6 +360,56 @@ def build_staging(
     return manifest
 
 
+def tarball_members(paths: Iterable[str]) -> list[str]:
+    """The members of a condor tarball from a package's file list (``dpkg -L`` output):
+    paths under ``/usr`` except documentation, manual pages and Python modules, made
+    relative (``usr/sbin/condor_master``), sorted, without duplicates."""
+    keep = set()
+    for raw in paths:
+        path = raw.strip()
+        if not path.startswith("/usr/") or path.startswith(
+                ("/usr/share/doc/", "/usr/share/man/", "/usr/lib/python3")):
+            continue
+        keep.add(path.lstrip("/"))
+    return sorted(keep)
+
+
+def condor_tarball(out: Path, root: Path = Path("/"),
+                   packages: Sequence[str] = ("condor",)) -> list[str]:
+    """Write ``out`` (``.tar.gz``): the files of the installed ``packages`` under ``root``
+    (a Debian system), with paths relative to ``root`` (``usr/sbin/condor_master``...), so
+    the glidein can run that HTCondor from its work directory. Returns the members.
+
+    Only the packages' own files are included: the libraries they need from other
+    packages (libc, libssl, ...) must exist on the worker node.
+    """
+    import subprocess
+    import tarfile
+
+    listing = []
+    for package in packages:
+        proc = subprocess.run(
+            ["dpkg-query", f"--admindir={Path(root) / 'var/lib/dpkg'}", "-L", package],
+            capture_output=True, text=True, check=True)
+        listing += proc.stdout.splitlines()
+    members = [m for m in tarball_members(listing)
+               if (Path(root) / m).is_symlink() or (Path(root) / m).is_file()]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for member in members:
+                tar.add(Path(root) / member, arcname=member, recursive=False)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return members
+
+
 def read_manifest(out_dir: Path) -> Manifest:
     """Parse ``out_dir/manifest.sha256``."""
     return parse_manifest((Path(out_dir) / MANIFEST_NAME).read_text("ascii"))
@@ -381,6 +431,7 @@ __all__ = [
     "build_staging",
     "bundle_pilot",
     "check_name",
+    "condor_tarball",
     "default_glidein_dir",
     "glidein_files",
     "order_scripts",
@@ -391,5 +442,6 @@ __all__ = [
     "render_params",
     "render_scripts_list",
     "sha256_hex",
+    "tarball_members",
     "write_atomic",
 ]

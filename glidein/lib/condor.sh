@@ -13,7 +13,7 @@
 #   GLIDEIN_Start GLIDEIN_Entry_Start GLIDECLIENT_Start GLIDECLIENT_Group_Start
 #   GLIDEIN_Custom_Start                         START components [all true]
 #   GLIDEIN_BLACKHOLE_RATE [0 = off]  GLIDEIN_BLACKHOLE_NUMJOBS [10]
-#   GLIDEIN_Use_CCB [false]  GLIDEIN_Use_Shared_Port [true]
+#   GLIDEIN_Use_CCB [false]  GLIDEIN_Use_Shared_Port [false]
 #   GLIDEIN_Collector (collector host[:port], from --collector)
 # Advertised: every attribute of the attribute file (STARTD_ATTRS), plus GLIDEIN_ToRetire,
 #   GLIDEIN_ToDie, GLIDEIN_BLACKHOLE, IS_GLIDEIN.
@@ -58,6 +58,17 @@ gwms_condor_extract() {
   else
     printf '%s' "$dest"
   fi
+}
+
+# gwms_condor_startd_ended MASTER_LOG
+# Succeed when the MasterLog says the startd exited for good (its DAEMON_SHUTDOWN, after
+# which the master does not restart it) since it was last started.
+gwms_condor_startd_ended() {
+  local log=$1 line
+  [[ -r $log ]] || return 1
+  line=$(grep -E 'Started DaemonCore process ".*condor_startd"|The STARTD \(pid [0-9]+\) exited' \
+    "$log" | tail -n 1) || return 1
+  [[ $line == *"will not restart"* ]]
 }
 
 # gwms_condor_config_value VALUE
@@ -188,7 +199,7 @@ COLLECTOR_HOST = \$(CONDOR_HOST)
 DAEMON_LIST = MASTER, STARTD
 MASTER_NAME = ${name}
 STARTD_NAME = ${name}
-USE_SHARED_PORT = $(gwms_attr_default GLIDEIN_Use_Shared_Port true "$file")
+USE_SHARED_PORT = $(gwms_attr_default GLIDEIN_Use_Shared_Port false "$file")
 EOF
   if [[ $(gwms_attr_default GLIDEIN_Use_CCB false "$file") == true ]]; then
     printf 'CCB_ADDRESS = %s\n' '$(COLLECTOR_HOST)'
@@ -245,6 +256,7 @@ STARTD_NOCLAIM_SHUTDOWN = ${idle}
 GWMS_NO_CHILDREN = ifThenElse(isUndefined(NumDynamicSlots), Cpus =?= TotalSlotCpus, NumDynamicSlots == 0)
 STARTD.DAEMON_SHUTDOWN = (time() > GLIDEIN_ToDie) || ((PartitionableSlot =?= true) && \$(GWMS_NO_CHILDREN) && ((time() > GLIDEIN_ToRetire) || (GLIDEIN_BLACKHOLE =?= true) || (SiteWMS_WN_Draining =?= true)))
 MASTER.DAEMON_SHUTDOWN = (STARTD_StartTime =?= 0)
+MASTER_UPDATE_INTERVAL = 60
 MAXJOBRETIREMENTTIME = ifThenElse(SiteWMS_WN_Preempt =?= true, 0, GLIDEIN_ToDie - time())
 PREEMPT = (SiteWMS_WN_Preempt =?= true) || (time() > GLIDEIN_ToDie)
 WANT_SUSPEND = false
