@@ -63,7 +63,7 @@ def _recap(output: str) -> dict[str, dict[str, int]]:
         (
             '{"condor_signing_key_host": "nohost"}',
             'missing signing key source: condor_signing_key_host "nohost" is not a host of'
-            " this play",
+            " the inventory",
         ),
         (
             '{"condor_signing_key_source": "file", "condor_signing_key_file": "/nonexistent/POOL"}',
