@@ -62,6 +62,9 @@ gwms_ci::lint() {
     && ANSIBLE_COLLECTIONS_PATH="${REPO}/collections" ansible-lint --profile production)
   (cd "${REPO}" && ANSIBLE_COLLECTIONS_PATH="${REPO}/collections" \
     ansible-lint --profile production molecule/ inventories/)
+  # Role defaults and meta/argument_specs.yml must name the same variables.
+  (cd "${REPO}" && python -m pytest -q --confcutdir=tests/grid -p no:cacheprovider \
+    tests/grid/test_role_specs.py)
 }
 
 gwms_ci::molecule() {
@@ -97,7 +100,7 @@ main() {
   export PATH="${VENV}/bin:${PATH}" VIRTUAL_ENV="${VENV}"
   gwms_ci::step "build image (cached by recipe hash)" "${REPO}/tests/grid/build-image.sh"
   if [[ ${GWMS_GRID_SKIP_LINT:-0} != 1 ]]; then
-    gwms_ci::step "ansible-lint (production)" gwms_ci::lint
+    gwms_ci::step "ansible-lint (production), specs" gwms_ci::lint
   fi
   gwms_ci::step "grid down (clean start)" "${REPO}/tests/grid/down.sh"
   gwms_ci::step "grid up" "${REPO}/tests/grid/up.sh"
