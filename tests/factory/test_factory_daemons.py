@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gwms_core.factory import attrs as A
 from gwms_core.factory import state as ST
 
@@ -193,6 +195,7 @@ def test_lowered_request_removes_waiting_glideins(condor: pcmod.PersonalCondor,
     assert len(live(queue(factory_name, condor))) == 4
 
 
+@pytest.mark.slow
 def test_held_glideins_released_then_removed(condor: pcmod.PersonalCondor, factory_name: str,
                                              frontend: Any, tmp_path: Path) -> None:
     # arc without credentials: the gridmanager holds the job (HoldReasonCode 0).
@@ -243,6 +246,7 @@ def test_state_file_corruption_is_survived(condor: pcmod.PersonalCondor, factory
         assert ST.load(f.cfg.state_path).rebuilt == ""
 
 
+@pytest.mark.slow
 def test_kill9_while_submitting_and_removing(condor: pcmod.PersonalCondor, factory_name: str,
                                              frontend: Any, tmp_path: Path) -> None:
     """SIGKILL the factory at random moments while the request swings between 30 and 6
@@ -370,6 +374,7 @@ def test_cli_run_once_status_and_upgrade_check(condor: pcmod.PersonalCondor,
     assert "owned by 'gwmsfact', not 'root'" in findings[0]["what"]
 
 
+@pytest.mark.slow
 def test_condor_grid_type_to_a_remote_schedd(condor: pcmod.PersonalCondor, factory_name: str,
                                              frontend: Any, tmp_path: Path) -> None:
     """``condor`` glideins (HTCondor-C) to a schedd (here the factory's own, reached through

@@ -23,6 +23,8 @@ import factory_driver as fd  # noqa: E402
 import personal_condor as pcmod  # noqa: E402
 from test_factory_daemons import live, queue, request_ad  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 FRONTEND = "vofrontend"
 GLIDEIN = "/var/tmp/gwms-test-glidein.sh"
 
