@@ -234,8 +234,12 @@ gwms_main_run_condor() {
   gwms_log info "condor_master started (pid ${GWMS_MASTER_PID}); collector $(gwms_attr_get GLIDEIN_Collector)"
   if [[ $todie =~ ^[0-9]+$ ]]; then
     (
-      trap - EXIT TERM INT HUP QUIT
-      sleep "$((todie - now + 60))"
+      trap - EXIT INT HUP QUIT
+      sleeper=''
+      trap 'kill "$sleeper" 2>/dev/null; wait "$sleeper"; exit 0' TERM
+      sleep "$((todie - now + 60))" &
+      sleeper=$!
+      wait "$sleeper"
       kill -QUIT "$GWMS_MASTER_PID" 2>/dev/null
     ) </dev/null >/dev/null 2>&1 &
     GWMS_WATCHDOG_PID=$!
@@ -323,7 +327,8 @@ main() {
       gwms_log error "validation failed in ${GWMS_SCRIPTS_FAILED}: node unusable; sleeping ${GWMS_OPT_FAILURE_SLEEP}s (black-hole protection)"
       gwms_log_flush || true
       sleep "$GWMS_OPT_FAILURE_SLEEP" &
-      wait $! || true
+      GWMS_SCRIPT_PID=$!
+      wait "$GWMS_SCRIPT_PID" || true
       exit 1
       ;;
     *) gwms_main_fail 4 "setup script ${GWMS_SCRIPTS_FAILED} failed: script error" ;;

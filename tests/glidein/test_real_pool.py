@@ -181,6 +181,10 @@ def test_glidein_joins_by_idtoken_runs_a_job_and_exits_when_idle(
     assert rc == 0, err
     msgs = [r["message"] for r in g.records()]
     assert "condor_master ended normally" in msgs
+    # nothing of the glidein is left running (daemons, cron jobs, watchdog)
+    left = subprocess.run(["pgrep", "-u", str(gp.GLIDE_UID), "-a"], capture_output=True,
+                          text=True).stdout
+    assert left == ""
     assert msgs[-1] == "glidein exiting with status 0"
 
 
