@@ -36,12 +36,28 @@ class _DryWms:
         return None
 
 
-def _frontend(path: str, dry: bool) -> Any:
+def _identity(settings: Any, given: str | None) -> str:
+    """The identity the WMS collector authenticates for us: given, else user@trust domain."""
+    if given:
+        return given
+    import getpass
+
+    domains = [str(c.get("trust_domain", "")) for c in settings.credentials
+               if c.get("trust_domain")]
+    return f"{getpass.getuser()}@{domains[0]}" if domains else getpass.getuser()
+
+
+def _frontend(path: str, dry: bool, identity: str | None = None) -> Any:
+    from gwms_core.frontend.credentials import credential_params
     from gwms_core.frontend.service import Frontend, HTCondorPools, HTCondorWms
 
     settings = _load(path)
     wms: Any = HTCondorWms(settings.wms_collector)
-    return Frontend(settings=settings, pools=HTCondorPools(), wms=_DryWms(wms) if dry else wms)
+    params = None
+    if settings.credentials and not dry:
+        params = credential_params(settings.credentials, _identity(settings, identity))
+    return Frontend(settings=settings, pools=HTCondorPools(), wms=_DryWms(wms) if dry else wms,
+                    params=params)
 
 
 def _summary(result: Any) -> str:
@@ -58,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         stream=sys.stderr)
     log = logging.getLogger("gwms.frontend")
     try:
-        fe = _frontend(args.config, dry=False)
+        fe = _frontend(args.config, dry=False, identity=args.identity)
     except ConfigError as exc:
         for p in exc.problems:
             sys.stderr.write(f"error: {p}\n")
@@ -124,6 +140,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     run.add_argument("config", metavar="FRONTEND_YAML")
     run.add_argument("--once", action="store_true", help="run one cycle and exit")
     run.add_argument("--interval", type=int, help="seconds between cycles (default: config)")
+    run.add_argument("--identity", help="this frontend's identity at the WMS collector, "
+                     "for sealing credentials (default: USER@trust domain of the first "
+                     "credential)")
     run.set_defaults(func=cmd_run)
     st = verbs.add_parser("status", help="one dry cycle: per-entry jobs, glideins, requests")
     st.add_argument("config", metavar="FRONTEND_YAML")
