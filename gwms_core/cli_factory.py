@@ -79,7 +79,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             logging.getLogger("gwms.factory").error("%s", e)
         return loaded
 
-    report = factory.run(entries, once=args.once, stop=lambda: stopping["now"])
+    from gwms_core.factory.state import AlreadyRunning
+
+    try:
+        report = factory.run(entries, once=args.once, stop=lambda: stopping["now"])
+    except AlreadyRunning as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAIL
     if args.metrics_file:
         Path(args.metrics_file).write_text(factory.metrics(), encoding="utf-8")
     if args.once:

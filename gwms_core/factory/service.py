@@ -185,6 +185,7 @@ class Factory:
         self.decryptor = decryptor
         self.clock = clock
         self.state = ST.State()
+        self.lock_fd: int | None = None
         self.pubkey_attrs: dict[str, str] = {}
         if cfg.key_files:
             from gwms_core.credentials.sealing import (
@@ -215,8 +216,12 @@ class Factory:
     # ----------------------------------------------------------------- start and state
 
     def start(self, settle_s: float = SETTLE_SECONDS) -> list[str]:
-        """Load (or rebuild) the state and reconcile pending submissions; return messages."""
+        """Take the work directory's lock, load (or rebuild) the state and reconcile pending
+        submissions; return messages. :class:`~gwms_core.factory.state.AlreadyRunning`
+        when another process holds the lock."""
         notes: list[str] = []
+        if self.lock_fd is None:
+            self.lock_fd = ST.lock(self.cfg.work_dir)
         path = self.cfg.state_path
         n_tmp = ST.clean_temporaries(path)
         if n_tmp:
@@ -231,6 +236,14 @@ class Factory:
         for n in notes:
             log.warning("%s", n)
         return notes
+
+    def close(self) -> None:
+        """Release the work directory's lock."""
+        if self.lock_fd is not None:
+            import os
+
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
     def reconcile(self) -> list[str]:
         """Resolve pending submissions against the queue; return what was found."""

@@ -140,3 +140,28 @@ def write_private(path: Path, data: bytes) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+class AlreadyRunning(RuntimeError):
+    """Another factory process holds the work directory's lock."""
+
+
+def lock(work_dir: Path) -> int:
+    """Take ``<work_dir>/factory.lock`` (``flock``, exclusive, non-blocking); return the fd.
+
+    Two factory processes with one work directory would both count the queue and both
+    submit. The kernel drops the lock when the process dies, even by SIGKILL.
+    """
+    import fcntl
+
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(work_dir) / "factory.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(f"another factory process uses {work_dir} "
+                             "(factory.lock is held)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

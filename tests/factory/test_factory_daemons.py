@@ -236,6 +236,7 @@ def test_state_file_corruption_is_survived(condor: pcmod.PersonalCondor, factory
     frontend(FRONTEND, [request_ad("E", factory_name, 4, 4)])
     f.start()
     f.cycle(entries)
+    f.close()
     for garbage in (b"", b'{"version": 1, "pend', b"\x00\xff garbage", b"[]"):
         f.cfg.state_path.write_bytes(garbage)
         f2, _ = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
@@ -244,6 +245,7 @@ def test_state_file_corruption_is_survived(condor: pcmod.PersonalCondor, factory
         assert f2.cycle(entries).submitted == {}
         assert len(live(queue(factory_name, condor))) == 4
         assert ST.load(f.cfg.state_path).rebuilt == ""
+        f2.close()
 
 
 @pytest.mark.slow

@@ -221,3 +221,19 @@ def test_write_private(tmp_path: Path) -> None:
     assert not ST.write_private(p, b"tok")  # unchanged: not rewritten
     assert ST.write_private(p, b"new")
     assert sorted(x.name for x in p.parent.iterdir()) == ["pool.idtoken"]
+
+
+def test_work_directory_lock(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    fd = ST.lock(tmp_path)
+    with pytest.raises(ST.AlreadyRunning):
+        ST.lock(tmp_path)
+    # another process is refused too, and gets the lock once the holder is gone
+    code = ("import sys; from pathlib import Path; from gwms_core.factory import state as S\n"
+            "try:\n    S.lock(Path(sys.argv[1]))\nexcept S.AlreadyRunning:\n    sys.exit(3)\n")
+    assert subprocess.run([sys.executable, "-c", code, str(tmp_path)]).returncode == 3
+    os.close(fd)
+    assert subprocess.run([sys.executable, "-c", code, str(tmp_path)]).returncode == 0
