@@ -81,6 +81,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from gwms_core.factory.state import AlreadyRunning
 
+    if args.metrics_port is not None:
+        from gwms_core.metrics import start_http_server
+
+        server, _ = start_http_server(factory.metrics, args.metrics_host, args.metrics_port)
+        logging.getLogger("gwms.factory").info(
+            "metrics on http://%s:%d/metrics", *server.server_address[:2])
     try:
         report = factory.run(entries, once=args.once, stop=lambda: stopping["now"])
     except AlreadyRunning as exc:
@@ -195,6 +201,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     v.add_argument("--config", "-c", required=True, help="kind: factory YAML file")
     v.add_argument("--once", action="store_true", help="one cycle, print a JSON summary")
     v.add_argument("--metrics-file", help="write Prometheus metrics here after the run")
+    v.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on PORT (0: any free port)")
+    v.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address the metrics endpoint listens on (default 127.0.0.1)")
     v.add_argument("--key", action="append", default=[], metavar="PEM",
                    help="factory private key (repeatable, newest first): decrypts sealed "
                         "request parameters; its public half is published in entry ads "

@@ -489,7 +489,11 @@ class Factory:
                 report = None
             if once or stop():
                 return report
-            time.sleep(max(0.0, self.cfg.cycle_seconds - (time.monotonic() - t0)))
+            wake = t0 + self.cfg.cycle_seconds
+            while not stop() and time.monotonic() < wake:
+                time.sleep(min(0.5, max(0.0, wake - time.monotonic())))
+            if stop():
+                return report
 
 
 def _as_removed(g: Glidein) -> Glidein:

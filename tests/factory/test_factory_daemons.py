@@ -367,6 +367,25 @@ def test_cli_run_once_status_and_upgrade_check(condor: pcmod.PersonalCondor,
     data = json.loads(status.stdout)
     assert data["entries"]["SLURM_cli"]["waiting"] == 3
     assert data["pending_submissions"] == 0
+    # the service: metrics over HTTP while it cycles, SIGTERM ends it after the cycle
+    import urllib.request
+
+    port = pcmod.free_port()
+    svc = subprocess.Popen([*gwms, "run", *cfg, "--metrics-port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def scraped() -> str:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                            timeout=5) as resp:
+                    return str(resp.read().decode())
+            except OSError:
+                return ""
+        wait_for(lambda: 'entry="SLURM_cli",frontend="vofe.main",state="unsubmitted"} 3'
+                 in scraped(), "metrics served over HTTP")
+    finally:
+        svc.send_signal(signal.SIGTERM)
+        assert svc.wait(timeout=60) == 0
     check = subprocess.run([*gwms, "upgrade-check", "--json", *cfg], env=env,
                            capture_output=True, text=True, timeout=60)
     findings = json.loads(check.stdout)

@@ -60,3 +60,21 @@ def test_each_family_has_one_type_line() -> None:
     types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
     assert len(types) == len(set(types))
     assert text.endswith("\n")
+
+
+def test_families_are_declared_with_their_type_and_labels() -> None:
+    """Every family the factory exposes is in the catalogue of gwms_core.metrics (which
+    the dashboards are checked against), with the same type and label names."""
+    from gwms_core.metrics import DECLARED
+
+    text = render(report(), None, None, {"ok": 1})
+    types = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE"))
+    for name, kind in types.items():
+        assert name in DECLARED, name
+        assert DECLARED[name].kind.value == kind, name
+    for line in text.splitlines():
+        if line.startswith("#") or "{" not in line:
+            continue
+        name, labels = line.split("{", 1)
+        got = [kv.split("=", 1)[0] for kv in re.findall(r'([a-z]+)="', labels)]
+        assert tuple(got) == DECLARED[name].labels, line
