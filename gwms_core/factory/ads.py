@@ -12,6 +12,7 @@ Attribute names: docs/factory.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,6 +140,23 @@ def credential_commands(files: Mapping[str, str], submit_method: str) -> tuple[d
     return desc, token
 
 
+#: Glidein attributes the factory sets from its own knowledge; a request parameter of
+#: the same name is not passed on (``--param`` would override them on the worker node).
+RESERVED_PARAMS = frozenset({
+    "GLIDEIN_Factory", "GLIDEIN_Entry_Name", "GLIDEIN_Client", "GLIDECLIENT_Group",
+    "GLIDEIN_Site", "GLIDEIN_Max_Walltime", "GLIDEIN_Id", "GLIDEIN_Name",
+})
+_PARAM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def usable_params(params: Mapping[str, str]) -> dict[str, str]:
+    """Request parameters that may go on the glidein's command line: a shell-safe name,
+    one line of value, and not one of :data:`RESERVED_PARAMS`."""
+    return {k: v for k, v in params.items()
+            if _PARAM_KEY.match(k) and k not in RESERVED_PARAMS
+            and "\n" not in v and "\r" not in v}
+
+
 def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url: str,
                       manifest_sha256: str, collector: str = "",
                       extra: Mapping[str, str] | None = None, token_file: str = "") -> str:
@@ -157,7 +175,7 @@ def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url
         args += ["--collector", collector]
     if token_file:
         args += ["--token-file", token_file]
-    for key, value in sorted({**request.params, **(extra or {})}.items()):
+    for key, value in sorted({**usable_params(request.params), **(extra or {})}.items()):
         args += ["--param", f"{key}={value}"]
     # HTCondor's "new" argument syntax: the whole string in double quotes, each argument
     # in single quotes when it contains spaces or quotes.

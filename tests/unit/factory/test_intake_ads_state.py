@@ -237,3 +237,14 @@ def test_work_directory_lock(tmp_path: Path) -> None:
     assert subprocess.run([sys.executable, "-c", code, str(tmp_path)]).returncode == 3
     os.close(fd)
     assert subprocess.run([sys.executable, "-c", code, str(tmp_path)]).returncode == 0
+
+
+def test_frontend_parameters_cannot_override_factory_attributes() -> None:
+    r = Request(entry="E1", client="vofe.main", frontend="x", idle=1, max_glideins=1,
+                params={"GLIDEIN_Site": "FAKE", "GLIDEIN_Factory": "other", "OK_1": "v",
+                        "bad-name": "v", "Multi": "a\nb", "GLIDEIN_Collector": "cm:9618"})
+    text = ADS.glidein_arguments(ENTRY, r, "fac", "http://h/m", "ab" * 32)
+    assert "FAKE" not in text and "other" not in text and "bad-name" not in text
+    assert "Multi" not in text
+    assert "--param OK_1=v" in text and "--param GLIDEIN_Collector=cm:9618" in text
+    assert "--site T2_XX_A" in text
