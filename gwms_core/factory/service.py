@@ -340,7 +340,10 @@ class Factory:
         except Exception as exc:
             report.errors.append(f"{entry.name}/{request.client}: submit of {n} failed: "
                                  f"{type(exc).__name__}: {exc}")
-            done = self.schedd.count_submission(sid)
+            try:
+                done = self.schedd.count_submission(sid)
+            except Exception:  # the schedd is gone: the next cycle reconciles the batch
+                return
         # The pending record is cleared in memory; the end-of-cycle save writes it. A crash
         # before that leaves it pending, and start() finds the batch in the queue.
         del self.state.pending[sid]
@@ -357,6 +360,9 @@ class Factory:
         t0 = time.monotonic()
         report = CycleReport(started=self.clock())
         now = int(report.started)
+        if self.state.pending:  # a batch whose outcome a schedd error left unknown
+            for note in self.reconcile():
+                log.warning("%s", note)
         glideins = self.schedd.glideins()
         report.glideins = len(glideins)
         try:
@@ -396,8 +402,12 @@ class Factory:
                 try:
                     manifest = self.manifest()
                 except Exception as exc:
-                    report.errors.append(f"staging manifest unreadable: {exc}")
-                    manifest = ("", "")
+                    # Glideins without a verifiable manifest would fail on the worker node.
+                    report.errors.append(f"staging manifest unreadable, nothing submitted: "
+                                         f"{type(exc).__name__}: {exc}")
+                    manifest = ("!", "!")
+            if manifest == ("!", "!"):
+                continue
             for action in plan.submit:
                 rq = action.request
                 self._submit(entry, rq, action.count, manifest or ("", ""), report,

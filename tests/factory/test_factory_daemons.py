@@ -489,3 +489,24 @@ def test_sealed_credentials_decrypted_delivered_and_never_shown(
                   for a in collector_ads(condor, t)})
     texts["report"] = repr(report)
     assert find_leaks(texts, [secret]) == []
+
+
+def test_unreadable_staging_manifest_submits_nothing(condor: pcmod.PersonalCondor,
+                                                     factory_name: str, frontend: Any,
+                                                     tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "glidein_startup.sh").write_text("#!/bin/sh\n")  # no manifest.sha256
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}]))
+    f.cfg = replace(f.cfg, staging_dir=stage, staging_url="http://web/stage", executable="")
+    f.start()
+    frontend(FRONTEND, [request_ad("E", factory_name, 2, 2)])
+    report = f.cycle(entries)
+    assert any("staging manifest unreadable" in e for e in report.errors)
+    assert report.submitted == {}
+    assert queue(factory_name, condor) == []
+    # the entry is still advertised
+    assert [a["EntryName"] for a in collector_ads(condor, "glidefactory")
+            if a["FactoryName"] == factory_name] == ["E"]
