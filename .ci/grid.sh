@@ -6,7 +6,9 @@
 #
 # Reads: GWMS_GRID_VENV (controller venv, default /var/tmp/gwms-grid-venv; reused when
 # present), GWMS_GRID_KEEP=1 (leave the grid up), GWMS_GRID_SKIP_LINT=1,
-# GWMS_GRID_MOLECULE=0 (skip the molecule scenarios), and tests/grid/lib.sh's GWMS_GRID_*.
+# GWMS_GRID_MOLECULE=0 (skip the molecule scenarios), GWMS_VENV (a venv with the project
+# installed: also run the grid-marked tests outside tests/grid with it), and
+# tests/grid/lib.sh's GWMS_GRID_* variables.
 # Exit status: 0 when every step passed, non-zero otherwise.
 set -Eeuo pipefail
 
@@ -81,6 +83,14 @@ gwms_ci::pytest() {
     --confcutdir=tests/grid -p no:cacheprovider tests/grid)
 }
 
+# Grid-marked tests elsewhere in the project need the project installed: run them with
+# the project's venv when the caller names one (GWMS_VENV, as run-tests does).
+gwms_ci::pytest_project() {
+  local py="${GWMS_VENV}/bin/python"
+  (cd "${REPO}" && GWMS_GRID_REQUIRED=1 "${py}" -m pytest -m grid -p no:cacheprovider \
+    --ignore=tests/grid tests)
+}
+
 gwms_ci::teardown() {
   local rc=$?
   if [[ ${GWMS_GRID_KEEP:-0} != 1 ]]; then
@@ -106,7 +116,10 @@ main() {
   gwms_ci::step "grid up" "${REPO}/tests/grid/up.sh"
   gwms_ci::step "converge" "${REPO}/tests/grid/converge.sh"
   gwms_ci::step "converge again (changed=0)" "${REPO}/tests/grid/converge.sh" --check-idempotent
-  gwms_ci::step "pytest -m grid" gwms_ci::pytest
+  gwms_ci::step "pytest -m grid tests/grid" gwms_ci::pytest
+  if [[ -n ${GWMS_VENV:-} ]] && "${GWMS_VENV}/bin/python" -c 'import gwms_core' 2>/dev/null; then
+    gwms_ci::step "pytest -m grid (rest of tests/)" gwms_ci::pytest_project
+  fi
   if [[ ${GWMS_GRID_MOLECULE:-1} == 1 ]]; then
     # Free the machine's two cores for molecule's own containers.
     if [[ ${GWMS_GRID_KEEP:-0} != 1 ]]; then
