@@ -217,7 +217,8 @@ class HTCondorWms:
         import htcondor2
 
         coll = htcondor2.Collector(self.collector)
-        ads = coll.query(htcondor2.AdType.Generic,
+        # Generic ads are returned for AdType.Any, not AdType.Generic (HTCondor 23.9).
+        ads = coll.query(htcondor2.AdType.Any,
                          constraint=f'MyType == "{A.ENTRY_MYTYPE}"')
         return [_ad_dict(a) for a in ads]
 
