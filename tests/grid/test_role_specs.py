@@ -20,6 +20,18 @@ def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def test_top_level_roles_dir_only_links_into_the_collection() -> None:
+    top = COLLECTION.parents[2].parent / "roles"
+    for entry in top.iterdir():
+        if entry.name == "README.md":
+            continue
+        assert entry.is_symlink(), f"roles/{entry.name} is not a symlink into the collection"
+        assert entry.resolve() == (ROLES / entry.name).resolve(), entry
+    for role in ROLES.iterdir():
+        if role.is_dir():
+            assert (top / role.name).is_symlink(), f"roles/{role.name} link is missing"
+
+
 def test_every_role_has_an_argument_spec() -> None:
     assert ROLE_NAMES, ROLES
     for role in ROLES.iterdir():
