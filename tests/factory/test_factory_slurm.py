@@ -58,13 +58,14 @@ def slurm(condor: pcmod.PersonalCondor) -> Iterator[pcmod.SlurmSite]:
         site.stop()
 
 
-def wait_for(cond: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def wait_for(cond: Callable[[], bool], what: str | Callable[[], str],
+             timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
             return
         time.sleep(1)
-    raise AssertionError(f"gave up waiting for {what}")
+    raise AssertionError(f"gave up waiting for {what() if callable(what) else what}")
 
 
 def slurm_spec(pc: pcmod.PersonalCondor, name: str, tmp: Path, **limits: int) -> dict[str, Any]:
@@ -87,7 +88,8 @@ def test_batch_slurm_request_lower_and_limits(condor: pcmod.PersonalCondor,
     wait_for(lambda: len(slurm.jobs()) == 4, "4 jobs in Slurm's queue")
     # 2 cores: 2 run, 2 pend; HTCondor sees the running ones through blahp's status
     wait_for(lambda: sorted(slurm.jobs().values()) == ["PENDING", "PENDING", "RUNNING",
-                                                        "RUNNING"], "2 running, 2 pending")
+                                                        "RUNNING"],
+             lambda: f"2 running, 2 pending (Slurm: {slurm.jobs()})")
     wait_for(lambda: sorted(j["JobStatus"] for j in live(queue(factory_name, condor)))
              == [1, 1, 2, 2], "HTCondor to see 2 running")
     running_ids = {f"{j['ClusterId']}.{j['ProcId']}" for j in queue(factory_name, condor)
@@ -115,7 +117,9 @@ def test_batch_slurm_limits_under_a_huge_request(condor: pcmod.PersonalCondor,
     frontend(FRONTEND, [request_ad("SLURM", factory_name, 10**6, 10**6)])
     wait_for(lambda: f.cycle(entries) is not None and len(slurm.jobs()) == 5
              and sorted(slurm.jobs().values()).count("RUNNING") == 2,
-             "5 glideins (2 running, 3 pending) at the site", timeout=180)
+             lambda: f"5 glideins (2 running, 3 pending) at the site (Slurm: {slurm.jobs()}, "
+                     f"queue: {[j['JobStatus'] for j in queue(factory_name, condor)]})",
+             timeout=180)
     for _ in range(3):
         f.cycle(entries)
         jobs = live(queue(factory_name, condor))
