@@ -3,27 +3,31 @@
 # requests and the factory submits to a Slurm site through `batch slurm`.
 #
 # Hosts (podman containers gwms-e2e-<host> on network gwms-e2e, started by the grid's
-# up.sh and converged with the collection's pool playbook and tests/e2e/inventory):
+# up.sh and deployed with the collection's site playbook from tests/e2e/inventory):
 #   cm      collector + negotiator (user pool and WMS collector); the frontend
 #   submit  schedd where the user submits
 #   slurm   Slurm site (slurmctld, slurmd n1..n4) + schedd of the factory; the factory and
 #           the glidein staging area (HTTP)
+#   ce      CE-like site (own collector/negotiator, schedd accepting HTCondor-C, a startd)
 #
 # Usage: sudo tests/e2e/run.sh [--jobs N]
 # Environment: GWMS_E2E_VENV   controller venv with ansible (default /var/tmp/gwms-grid-venv;
 #                               created from tests/grid/requirements.txt when missing)
-#              GWMS_E2E_SKIP_CONVERGE=1  containers already converged
+#              GWMS_E2E_SKIP_CONVERGE=1  containers already converged (no playbook run)
+#              GWMS_E2E_ADHOC=1 deploy the services with ad-hoc commands instead of the
+#                               roles (systemd-run units gwms-e2e-*; for debugging)
 #              GWMS_E2E_DOWN=1 remove the containers at the end
 #              GWMS_E2E_TIMEOUT seconds to wait for the jobs (default 1200)
 # Prints the time from submission to the first job running and to the last job done,
-# then waits for the glideins to retire and Slurm's queue to empty. Exit 0 on success.
+# then waits for the glideins to retire and the sites' queues to empty, and prints how
+# many jobs ran at each entry. Exit 0 on success.
 set -Eeuo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "${HERE}/../.." && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-${REPO}/tests/grid/containers.conf}"
 export GWMS_GRID_PREFIX="gwms-e2e-" GWMS_GRID_NETWORK="gwms-e2e"
-export GWMS_GRID_HOSTS="cm submit slurm"
+export GWMS_GRID_HOSTS="cm submit slurm ce"
 readonly P="${GWMS_GRID_PREFIX}"
 readonly VENV="${GWMS_E2E_VENV:-/var/tmp/gwms-grid-venv}"
 readonly WHEELHOUSE="${GWMS_E2E_WHEELHOUSE:-/var/tmp/gwms-e2e-wheelhouse}"
@@ -50,30 +54,64 @@ step_grid() {
   if [[ ${GWMS_E2E_SKIP_CONVERGE:-0} == 1 ]]; then
     return 0
   fi
-  if [[ ! -x ${VENV}/bin/ansible-playbook ]]; then
-    log "controller venv ${VENV}"
-    python3 -m venv "${VENV}"
-    "${VENV}/bin/pip" install -q --disable-pip-version-check -r "${REPO}/tests/grid/requirements.txt"
-  fi
-  log "grid: converge (pool playbook, tests/e2e/inventory)"
-  PATH="${VENV}/bin:${PATH}" GWMS_INVENTORY="${HERE}/inventory" \
+  local playbook=gwms.glideinwms.site
+  [[ ${GWMS_E2E_ADHOC:-0} == 1 ]] && playbook=gwms.glideinwms.pool
+  log "grid: ${playbook} playbook, tests/e2e/inventory"
+  local t=${SECONDS}
+  PATH="${VENV}/bin:${PATH}" GWMS_INVENTORY="${HERE}/inventory" GWMS_PLAYBOOK="${playbook}" \
+    GWMS_WHEELHOUSE="${WHEELHOUSE}" GWMS_REPO="${REPO}" \
     "${REPO}/tests/grid/converge.sh" >/tmp/gwms-e2e-converge.log 2>&1 ||
-    die "converge failed: /tmp/gwms-e2e-converge.log"
+    die "playbook failed: /tmp/gwms-e2e-converge.log"
+  grep -E '^[a-z0-9_.-]+ +: ok=' /tmp/gwms-e2e-converge.log >&2 || true
+  log "playbook took $((SECONDS - t)) s"
+}
+
+# The transient units of an ad-hoc run would take the roles' port and duplicate the
+# factory; stop them (and the roles' units before an ad-hoc run).
+stop_other_units() {
+  local mine=$1 other
+  if [[ ${mine} == roles ]]; then other="gwms-e2e-factory gwms-e2e-staging"; else other="gwms-factory gwms-staging"; fi
+  on slurm "systemctl stop ${other} 2>/dev/null || true"
+  if [[ ${mine} == roles ]]; then other=gwms-e2e-frontend; else other=gwms-frontend; fi
+  on cm "systemctl stop ${other} 2>/dev/null || true"
+}
+
+# Worker nodes need curl or wget for the glidein to fetch the staging area; the grid
+# image has neither.
+step_worker_tools() {
+  local host
+  for host in slurm ce; do
+    if ! on "${host}" "command -v curl >/dev/null"; then
+      log "${host}: installing curl (worker node requirement)"
+      on "${host}" "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null"
+    fi
+  done
 }
 
 # The project wheel plus its dependencies for the containers' Python 3.13 (binary wheels,
 # so the hosts need no network). htcondor comes from Debian's python3-htcondor (23.9) via
 # --system-site-packages; pip itself runs from its wheel.
+step_venv() {
+  if [[ ! -x ${VENV}/bin/ansible-playbook ]]; then
+    log "controller venv ${VENV}"
+    python3 -m venv "${VENV}"
+    "${VENV}/bin/pip" install -q --disable-pip-version-check -r "${REPO}/tests/grid/requirements.txt"
+  fi
+}
+
 step_wheels() {
   log "wheelhouse ${WHEELHOUSE}"
   mkdir -p "${WHEELHOUSE}"
   rm -f "${WHEELHOUSE}"/gwms-*.whl
-  "${VENV}/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "${WHEELHOUSE}" "${REPO}"
+  # Same sources, same wheel bytes (fixed zip timestamps): the roles reinstall and
+  # restart the services only when the code changed.
+  SOURCE_DATE_EPOCH=315532800 \
+    "${VENV}/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "${WHEELHOUSE}" "${REPO}"
   if [[ ! -f ${WHEELHOUSE}/.deps-ok ]]; then
     "${VENV}/bin/pip" download -q --disable-pip-version-check --only-binary=:all: \
       --python-version 3.13 --implementation cp --platform manylinux2014_x86_64 \
       --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-      -d "${WHEELHOUSE}" pip pluggy jsonschema pyyaml numpy scitokens
+      -d "${WHEELHOUSE}" pip pluggy jsonschema pyyaml numpy scitokens 2>&1 | grep -v '^WARNING: Location' >&2 || true
     touch "${WHEELHOUSE}/.deps-ok"
   fi
 }
@@ -120,12 +158,6 @@ step_accounts() {
 
 # The staging area: the glidein (pilot, scripts, glidein.params) and its sha256 manifest.
 step_staging() {
-  # Worker nodes need curl or wget for the glidein to fetch the staging area; the grid
-  # image has neither.
-  if ! on slurm "command -v curl >/dev/null"; then
-    log "slurm: installing curl (worker node requirement)"
-    on slurm "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null"
-  fi
   log "slurm: staging area, served on :${STAGE_PORT}"
   on slurm "rm -rf /opt/gwms/glidein"
   podman cp "${REPO}/glidein" "${P}slurm:/opt/gwms/glidein"
@@ -216,6 +248,8 @@ step_services() {
 
 # counts on the submit schedd: "idle running done"
 CLUSTER=""
+# HTCondor's $$(ATTR) macro (the machine's attribute, recorded as MATCH_EXP_<name>).
+readonly MACRO='$$'
 job_counts() {
   as submit alice "condor_q -const 'ClusterId == ${CLUSTER}' -af JobStatus 2>/dev/null
     condor_history -const 'ClusterId == ${CLUSTER}' -af JobStatus 2>/dev/null" |
@@ -225,6 +259,7 @@ job_counts() {
 glidein_count() { on cm "condor_status -const '!isUndefined(GLIDEIN_Entry_Name) && PartitionableSlot =?= true' -af Name 2>/dev/null | wc -l"; }
 factory_live() { on slurm "condor_q -allusers -const 'JobUniverse == 9 && JobStatus != 3 && JobStatus != 4' -af ClusterId 2>/dev/null | wc -l"; }
 slurm_jobs() { on slurm "squeue -h | wc -l"; }
+ce_jobs() { on ce "condor_q -allusers -af ClusterId 2>/dev/null | wc -l"; }
 
 step_workload() {
   log "submit: ${JOBS} single-core jobs as alice (only glideins can run them)"
@@ -236,6 +271,7 @@ request_cpus = 1
 request_memory = 64
 request_disk = 1024
 requirements = !isUndefined(TARGET.GLIDEIN_Entry_Name)
++RanAtEntry = \"${MACRO}(GLIDEIN_Entry_Name:none)\"
 log = /tmp/e2e.log
 queue ${JOBS}
 EOF
@@ -250,7 +286,7 @@ condor_submit -terse /tmp/e2e.sub > /tmp/e2e.cluster"
       t_first=$((SECONDS - t_sub))
       log "first job running after ${t_first} s"
     fi
-    line="jobs idle=${idle} running=${running} done=${ndone}; glideins in pool=$(glidein_count) at factory=$(factory_live); slurm jobs=$(slurm_jobs)"
+    line="jobs idle=${idle} running=${running} done=${ndone}; glideins in pool=$(glidein_count) at factory=$(factory_live); slurm jobs=$(slurm_jobs) ce jobs=$(ce_jobs)"
     [[ ${line} != "${last}" ]] && log "${line}"
     last=${line}
     if ((ndone >= JOBS)); then
@@ -264,27 +300,31 @@ condor_submit -terse /tmp/e2e.sub > /tmp/e2e.cluster"
   log "waiting for the glideins to retire and Slurm's queue to empty"
   local t_done=${SECONDS}
   while ((SECONDS - t_done < 600)); do
-    if (($(glidein_count) == 0 && $(factory_live) == 0 && $(slurm_jobs) == 0)); then
+    if (($(glidein_count) == 0 && $(factory_live) == 0 && $(slurm_jobs) == 0 && $(ce_jobs) == 0)); then
       break
     fi
     sleep 5
   done
   local t_retired=$((SECONDS - t_sub))
-  (($(glidein_count) == 0 && $(factory_live) == 0 && $(slurm_jobs) == 0)) ||
-    die "glideins still there: pool=$(glidein_count) factory=$(factory_live) slurm=$(slurm_jobs)"
-  printf 'E2E RESULT jobs=%d first_running_s=%d last_done_s=%d retired_s=%d\n' \
-    "${JOBS}" "${t_first}" "${t_last}" "${t_retired}"
+  (($(glidein_count) == 0 && $(factory_live) == 0 && $(slurm_jobs) == 0 && $(ce_jobs) == 0)) ||
+    die "glideins still there: pool=$(glidein_count) factory=$(factory_live) slurm=$(slurm_jobs) ce=$(ce_jobs)"
+  local per_entry
+  per_entry="$(as submit alice "condor_history -const 'ClusterId == ${CLUSTER}' -af MATCH_EXP_RanAtEntry" |
+    sort | uniq -c | awk '{printf "%s%s=%s", (NR>1?" ":""), $2, $1}')"
+  log "jobs per entry: ${per_entry}"
+  printf 'E2E RESULT jobs=%d first_running_s=%d last_done_s=%d retired_s=%d entries=%s\n' \
+    "${JOBS}" "${t_first}" "${t_last}" "${t_retired}" "${per_entry// /,}"
 }
 
 diagnose() {
   log "diagnostics"
-  on slurm "journalctl -u gwms-e2e-factory --no-pager | tail -30; condor_q -allusers -nobatch | tail -15; squeue" >&2 || true
-  on cm "journalctl -u gwms-e2e-frontend --no-pager | tail -20; condor_status -any -af MyType Name" >&2 || true
+  on slurm "journalctl -u gwms-e2e-factory -u gwms-factory --no-pager | tail -30; condor_q -allusers -nobatch | tail -15; squeue" >&2 || true
+  on cm "journalctl -u gwms-e2e-frontend -u gwms-frontend --no-pager | tail -20; condor_status -any -af MyType Name" >&2 || true
 }
 
 stop_services() {
-  on slurm "systemctl stop gwms-e2e-factory gwms-e2e-staging" 2>/dev/null || true
-  on cm "systemctl stop gwms-e2e-frontend" 2>/dev/null || true
+  on slurm "systemctl stop gwms-e2e-factory gwms-e2e-staging gwms-factory gwms-staging" 2>/dev/null || true
+  on cm "systemctl stop gwms-e2e-frontend gwms-frontend" 2>/dev/null || true
 }
 
 main() {
@@ -295,18 +335,33 @@ main() {
     esac
   done
   [[ ${EUID} -eq 0 ]] || die "run as root (rootful podman)"
+  exec 9>/run/lock/gwms-e2e.lock
+  flock -w 3600 9 || die "another tests/e2e/run.sh holds /run/lock/gwms-e2e.lock"
   trap 'diagnose' ERR
-  step_grid
+  step_venv
   step_wheels
-  install_on slurm
-  install_on cm
-  step_accounts
-  step_staging
-  step_configs
-  step_services
+  if [[ ${GWMS_E2E_ADHOC:-0} == 1 ]]; then
+    step_grid
+    stop_other_units adhoc
+    install_on slurm
+    install_on cm
+    step_accounts
+    step_staging
+    step_configs
+    step_services
+  else
+    "${REPO}/tests/grid/up.sh"
+    stop_other_units roles
+    step_grid
+    on submit "id alice >/dev/null 2>&1 || useradd -m -s /bin/bash alice"
+    # The CE runs the factory's glideins under a local account named like its identity.
+    on ce "id gwmsfact >/dev/null 2>&1 || useradd -m -s /bin/bash gwmsfact"
+  fi
+  step_worker_tools
   step_workload
   trap - ERR
-  stop_services
+  # The roles' services stay up (a deployed system); the ad-hoc units are stopped.
+  [[ ${GWMS_E2E_ADHOC:-0} == 1 ]] && stop_services
   if [[ ${GWMS_E2E_DOWN:-0} == 1 ]]; then
     "${REPO}/tests/grid/down.sh"
   fi

@@ -42,9 +42,13 @@ def test_jobs_run_on_glideins_from_slurm_and_glideins_retire() -> None:
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
     assert proc.returncode == 0, tail
     m = re.search(r"E2E RESULT jobs=(\d+) first_running_s=(\d+) last_done_s=(\d+) "
-                  r"retired_s=(\d+)", proc.stdout)
+                  r"retired_s=(\d+) entries=(\S*)", proc.stdout)
     assert m, tail
-    jobs, first, last, retired = (int(g) for g in m.groups())
+    jobs, first, last, retired = (int(g) for g in m.groups()[:4])
     assert jobs == 20
     assert first <= last <= retired
+    # every job ran on a glidein of some entry (the job ad records the glidein's entry)
+    per_entry = dict(item.split("=") for item in m.group(5).split(",") if item)
+    assert "none" not in per_entry, per_entry
+    assert sum(int(n) for n in per_entry.values()) == 20, per_entry
     print(m.group(0))
