@@ -263,8 +263,9 @@ WANT_SUSPEND = false
 SUSPEND = false
 KILL = false
 
-# Black-hole protection: jobs ending faster than GLIDEIN_BLACKHOLE_RATE per second over
-# at least GLIDEIN_BLACKHOLE_NUMJOBS jobs stop new matches; the startd then exits once idle.
+# Black-hole protection: jobs started (so, on a busy glidein, ended) faster than
+# GLIDEIN_BLACKHOLE_RATE per second over the statistics window, at least
+# GLIDEIN_BLACKHOLE_NUMJOBS of them, stop new matches; the startd then exits once idle.
 GLIDEIN_BLACKHOLE_RATE = ${rate}
 GLIDEIN_BLACKHOLE_NUMJOBS = ${numjobs}
 EOF
@@ -272,7 +273,9 @@ EOF
     printf 'GLIDEIN_BLACKHOLE = false\n'
   else
     cat <<EOF
-GWMS_BLACKHOLE_NOW = (RecentJobBusyTimeCount >= ${numjobs}) && (RecentJobBusyTimeAvg < (1.0 / ${rate}))
+STATISTICS_WINDOW_SECONDS = 1200
+GWMS_BLACKHOLE_ELAPSED = ifThenElse(time() - DaemonStartTime < 1200, time() - DaemonStartTime, 1200)
+GWMS_BLACKHOLE_NOW = (RecentJobStarts >= ${numjobs}) && (RecentJobStarts > ${rate} * \$(GWMS_BLACKHOLE_ELAPSED))
 GLIDEIN_BLACKHOLE = ifThenElse(isUndefined(\$(GWMS_BLACKHOLE_NOW)), false, \$(GWMS_BLACKHOLE_NOW))
 STARTD_LATCH_EXPRS = GLIDEIN_BLACKHOLE
 EOF

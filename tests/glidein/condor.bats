@@ -79,8 +79,7 @@ render() {
   gwms_attr_set GLIDEIN_BLACKHOLE_NUMJOBS 20
   run render
   grep -qx 'STARTD_LATCH_EXPRS = GLIDEIN_BLACKHOLE' <<<"$output"
-  grep -qF 'RecentJobBusyTimeCount >= 20' <<<"$output"
-  grep -qF '(1.0 / 0.5)' <<<"$output"
+  grep -qF '(RecentJobStarts >= 20) && (RecentJobStarts > 0.5 * $(GWMS_BLACKHOLE_ELAPSED))' <<<"$output"
 }
 
 @test "config: \$ in a value cannot expand a macro" {
