@@ -133,15 +133,18 @@ class PersonalCondor:
     def stop(self) -> None:
         """Stop the daemons (the master we started, then its children) and clean up."""
         self.condor("condor_off", "-master", "-fast")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and _alive(self.master_pid):
-            time.sleep(0.2)
-        if _alive(self.master_pid):
-            os.kill(self.master_pid, 9)
+        if self.master_pid > 0:  # never 0: os.kill(0, ...) would signal our own group
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and _alive(self.master_pid):
+                time.sleep(0.2)
+            if _alive(self.master_pid):
+                os.kill(self.master_pid, 9)
         shutil.rmtree(self.local, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -182,6 +185,7 @@ def start(root: Path = ROOT, timeout: float = 60.0, extra_config: str = "") -> P
             pc.master_pid = int(pidfile.read_text().split()[0])
         out = pc.condor("condor_status", "-schedd", "-af", "Name")
         if out.returncode == 0 and out.stdout.strip():
+            pc.master_pid = _read_pid(pidfile)
             return pc
         time.sleep(0.5)
     pc.stop()
@@ -246,6 +250,9 @@ class SlurmSite:
     def stop(self) -> None:
         """Cancel every job and stop the daemons we started."""
         self.run("scancel", "--user", USER)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.jobs():
+            time.sleep(0.5)
         for pid in reversed(self.pids):
             if _alive(pid):
                 os.kill(pid, 15)

@@ -38,10 +38,14 @@ def slurm(condor: pcmod.PersonalCondor) -> Iterator[pcmod.SlurmSite]:
     schedd = htcondor2.Schedd(htcondor2.Collector(condor.collector).locate(
         htcondor2.DaemonType.Schedd))
     schedd.act(htcondor2.JobAction.Remove, "true")
-    # Removed jobs may linger while the gridmanager cleans up elsewhere (HTCondor-C, ARC);
-    # they never reach Slurm. Wait for every other job to be gone.
+    # Removed grid jobs linger while their gridmanager cleans up, and a `batch slurm` one
+    # still reached Slurm once it came up (seen here: 41 extra Slurm jobs). Force them out
+    # of the queue (condor_rm -forcex) and wait until it is empty.
     wait_for(lambda: not schedd.query(constraint="JobStatus != 3", projection=["ProcId"]),
              "no live job left before starting Slurm")
+    schedd.act(htcondor2.JobAction.RemoveX, "JobStatus == 3")
+    wait_for(lambda: not schedd.query(constraint="true", projection=["ProcId"]),
+             "an empty queue before starting Slurm")
     try:
         site = pcmod.start_slurm(cpus=2)
     except pcmod.Unavailable as exc:
