@@ -295,3 +295,36 @@ def test_black_hole_latch_stops_matching(pool: gp.Pool, glidein: Any, tmp_path: 
     # the negotiator makes no new match; the glidein ends once idle
     rc, err = g.wait(timeout=IDLE + 150)
     assert rc == 0, err
+
+
+def test_site_preempt_file_evicts_the_running_job(pool: gp.Pool, glidein: Any,
+                                                  tmp_path: Path) -> None:
+    """Hard drain: the preempt file appears while a job runs; the periodic drain check
+    (every 5 s here) sets SiteWMS_WN_Preempt, the job is preempted, the glidein ends."""
+    preempt = pool.root / "var" / "tmp" / f"gwms-preempt-{os.getpid()}"
+    preempt.unlink(missing_ok=True)
+    scripts = (*[s for s in staging.BUILTIN_SCRIPTS if s.kind == "setup"],
+               staging.Script("scripts/gwms_drain.sh", "factory", 60, "periodic", 5))
+    try:
+        g = glidein("hard", scripts=scripts,
+                    params={"GLIDEIN_PREEMPT_FILE": pool.inside(preempt),
+                            "GLIDEIN_Max_Idle": 600})
+        startd_ad(pool, "entry-hard")
+        cluster = submit(pool, tmp_path, "entry-hard", "sleep 600")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if pool.condor("condor_q", cluster, "-af", "JobStatus").stdout.split() == ["2"]:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("the job never started")
+        preempt.write_text("now\n")
+        rc, err = g.wait(timeout=180)
+        assert rc == 0, err
+        status = pool.condor("condor_q", cluster, "-af", "JobStatus").stdout.split()
+        assert status == ["1"]  # evicted back to idle, not completed
+        pool.condor("condor_rm", cluster)
+        assert "the startd ended (DAEMON_SHUTDOWN): stopping condor_master" in [
+            r["message"] for r in g.records()]
+    finally:
+        preempt.unlink(missing_ok=True)
