@@ -27,6 +27,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "factory": ("gwms_core.cli_factory", "run the glidein factory, its status and checks"),
     "frontend": ("gwms_core.cli_frontend", "run the VO frontend, show its requests"),
     "credentials": ("gwms_core.credentials.cli", "factory key, its ad attributes, secret scan"),
+    "glidein": ("gwms_core.cli_glidein", "glidein tools: print or run a manual glidein start"),
 }
 
 EXIT_OK = 0
