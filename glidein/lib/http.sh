@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# glidein/lib/http.sh - HTTP(S) download and upload with curl or wget.
+# glidein/lib/http.sh - HTTP(S) download and upload with curl, wget or python3.
 #
 # Sourced library: defines functions, runs nothing.
 #
 # Reads (environment):
-#   GWMS_HTTP_TOOL      force "curl" or "wget" (default: curl if present, else wget)
+#   GWMS_HTTP_TOOL      force "curl", "wget" or "python3" (default: the first present;
+#                       python3's urllib is the fallback for nodes with neither client)
 #   GWMS_FETCH_TRIES    attempts per download (default 4)
 #   GWMS_FETCH_DELAY    seconds before the first retry, doubled each time (default 2)
 #   GWMS_HTTP_TIMEOUT   seconds per attempt (default 120)
@@ -12,7 +13,7 @@
 # Uses: gwms_log (lib/log.sh) when defined.
 
 # gwms_http_tool
-# Print the HTTP client to use ("curl" or "wget"); return 1 when neither exists.
+# Print the HTTP client to use ("curl", "wget" or "python3"); return 1 when none exists.
 gwms_http_tool() {
   local tool=${GWMS_HTTP_TOOL:-}
   if [[ -n $tool ]]; then
@@ -20,7 +21,7 @@ gwms_http_tool() {
     printf '%s' "$tool"
     return 0
   fi
-  for tool in curl wget; do
+  for tool in curl wget python3; do
     if command -v "$tool" >/dev/null 2>&1; then
       printf '%s' "$tool"
       return 0
@@ -41,6 +42,18 @@ gwms_http_get_once() {
     wget)
       wget -nv --tries=1 --timeout="$timeout" -O "${dest}.part" "$url" \
         2>"${dest}.err" || rc=$?
+      ;;
+    python3)
+      python3 - "$url" "${dest}.part" "$timeout" 2>"${dest}.err" <<'PY' || rc=$?
+import shutil, sys, urllib.request
+url, dest, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+try:
+    with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as out:
+        shutil.copyfileobj(resp, out)
+except Exception as exc:  # any failure: report it and exit like curl -f
+    sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
+    sys.exit(22)
+PY
       ;;
     *) rc=2 ;;
   esac
@@ -115,10 +128,10 @@ gwms_http_post() {
       [[ -n $xtrace ]] && set -x
       return 1
     fi
-    if [[ $tool == curl ]]; then
-      printf 'Authorization: Bearer %s\n' "$token" >"$hdr"
-    else
+    if [[ $tool == wget ]]; then
       printf 'header = Authorization: Bearer %s\n' "$token" >"$hdr"
+    else
+      printf 'Authorization: Bearer %s\n' "$token" >"$hdr"
     fi
     token=
   fi
@@ -139,6 +152,24 @@ gwms_http_post() {
       else
         wget "${args[@]}" "$url" 2>/dev/null || rc=$?
       fi
+      ;;
+    python3)
+      python3 - "$url" "$body" "${hdr:-}" "${GWMS_HTTP_TIMEOUT:-120}" "$@" 2>/dev/null <<'PY' || rc=$?
+import sys, urllib.request
+url, body, hdr, timeout, *headers = sys.argv[1:]
+if hdr:
+    with open(hdr) as fh:
+        headers.append(fh.read().strip())
+with open(body, "rb") as fh:
+    req = urllib.request.Request(url, data=fh.read(), method="POST")
+for header in headers:
+    key, _, value = header.partition(":")
+    req.add_header(key.strip(), value.strip())
+try:
+    urllib.request.urlopen(req, timeout=float(timeout)).read()
+except Exception:
+    sys.exit(22)
+PY
       ;;
   esac
   [[ -n $hdr ]] && rm -f "$hdr"

@@ -28,11 +28,15 @@ setup() {
   [ "$status" -eq 1 ]
   PATH=/nonexistent run gwms_http_tool
   [ "$status" -eq 1 ]
+  # neither curl nor wget: python3 (a PATH holding only python3)
+  mkdir -p "$BATS_TEST_TMPDIR/py"
+  ln -s "$(command -v python3)" "$BATS_TEST_TMPDIR/py/python3"
+  [ "$(PATH=$BATS_TEST_TMPDIR/py gwms_http_tool)" = python3 ]
 }
 
-@test "gwms_fetch downloads with curl and with wget" {
+@test "gwms_fetch downloads with curl, wget and python3" {
   local tool
-  for tool in curl wget; do
+  for tool in curl wget python3; do
     GWMS_HTTP_TOOL=$tool gwms_fetch "http://127.0.0.1:${HTTP_PORT}/sub/blob.bin" "$BATS_TEST_TMPDIR/$tool.bin"
     cmp "$SRV_DIR/sub/blob.bin" "$BATS_TEST_TMPDIR/$tool.bin"
     [ ! -e "$BATS_TEST_TMPDIR/$tool.bin.part" ]
@@ -41,7 +45,7 @@ setup() {
 
 @test "gwms_fetch: a 404 fails after the given tries and leaves no file" {
   local tool
-  for tool in curl wget; do
+  for tool in curl wget python3; do
     GWMS_HTTP_TOOL=$tool GWMS_FETCH_TRIES=2 run gwms_fetch "http://127.0.0.1:${HTTP_PORT}/missing" "$BATS_TEST_TMPDIR/m"
     [ "$status" -eq 1 ]
     [ ! -e "$BATS_TEST_TMPDIR/m" ]

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from glidein_helpers import GLIDEIN, attachment
 
 from gwms_core import staging
@@ -99,8 +100,9 @@ def test_missing_staged_file_is_named(stage, run_pilot) -> None:
     assert "lib/attrs.sh: download from" in run.stderr
 
 
+@pytest.mark.parametrize("tool", ["curl", "wget", "python3"])
 def test_failing_validation_script_output_in_json_log_and_log_server(
-        stage, run_pilot, logserver, tmp_path: Path) -> None:
+        stage, run_pilot, logserver, tmp_path: Path, tool: str) -> None:
     token_file = tmp_path / "log.token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
@@ -108,7 +110,8 @@ def test_failing_validation_script_output_in_json_log_and_log_server(
                             staging.Script("vo/check_scratch.sh", "group", 10)),
                    extra={"vo/check_scratch.sh": SCRIPT_FAIL})
     run = run_pilot(served, "--validate-only", "--failure-sleep", "0", "--keep-work-dir",
-                    "--log-url", logserver.url, "--log-token-file", str(token_file))
+                    "--log-url", logserver.url, "--log-token-file", str(token_file),
+                    env={"GWMS_HTTP_TOOL": tool})
     assert run.returncode == 1, run.stderr
     records = run.log_records()
     failed = [r for r in records if "file" in r]
