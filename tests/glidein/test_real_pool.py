@@ -26,6 +26,9 @@ from gwms_core import staging
 
 IDLE = 30
 
+#: about 5 minutes in all (each test waits for real daemons)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[gp.Pool]:
