@@ -113,6 +113,8 @@ def glidein(pool: gp.Pool, serve: Any, tmp_path: Path) -> Iterator[Any]:
     for g in started:
         g.stop()
     shutil.rmtree(base, ignore_errors=True)
+    for jobdir in (pool.root / "home" / "gwmspool").glob(f"jobs-{os.getpid()}-*"):
+        shutil.rmtree(jobdir, ignore_errors=True)
 
 
 def processes_of(marker: bytes) -> list[str]:
@@ -147,7 +149,7 @@ def startd_ad(pool: gp.Pool, entry: str, timeout: float = 90,
 
 def submit(pool: gp.Pool, tmp: Path, entry: str, command: str, count: int = 1) -> str:
     """Submit ``count`` jobs running ``/bin/sh -c command`` that only match ``entry``."""
-    jobdir = pool.root / "home" / "gwmspool" / f"jobs-{entry}"
+    jobdir = pool.root / "home" / "gwmspool" / f"jobs-{os.getpid()}-{entry}"
     jobdir.mkdir(parents=True, exist_ok=True)
     sub = jobdir / "job.sub"
     sub.write_text(
