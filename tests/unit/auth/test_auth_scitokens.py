@@ -42,6 +42,9 @@ def issuers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Issuers
     (tmp_path / "ca.pem").write_bytes(ca.cert_pem())
     # urllib's default context (used by the scitokens library) trusts only this CA
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    # Python 3.13's urllib keeps one opener (and its TLS context) once built: start afresh
+    import urllib.request
+    monkeypatch.setattr(urllib.request, "_opener", None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(keycache, "KEYCACHE_INSTANCE", None)
     root = tmp_path / "www"

@@ -52,7 +52,17 @@ def _make_pki(d: Path) -> Pki:
                    .not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1))
                    .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
-                                  critical=True))
+                                  critical=True)
+                   # Python 3.13 verifies strictly (VERIFY_X509_STRICT): key identifiers needed
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                                  critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       (issuer_key or key).public_key()), critical=False))
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
         if server:
             import ipaddress
             builder = builder.add_extension(x509.SubjectAlternativeName([
