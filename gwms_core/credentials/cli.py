@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from gwms_core.fileio import write_private
 
 HELP = "factory key, its ad attributes, and a scan of files for secrets"
 #: Default factory key size (``sealing.DEFAULT_KEY_BITS``; not imported here so that
@@ -21,20 +22,6 @@ HELP = "factory key, its ad attributes, and a scan of files for secrets"
 DEFAULT_KEY_BITS = 3072
 #: Files larger than this are scanned in their first part only.
 SCAN_LIMIT_BYTES = 64 * 1024 * 1024
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def cmd_factory_key(args: argparse.Namespace) -> int:
@@ -46,7 +33,7 @@ def cmd_factory_key(args: argparse.Namespace) -> int:
         print(f"gwms: {path} exists (use --force to replace it)", file=sys.stderr)
         return 1
     pem = sealing.generate_factory_key(args.bits)
-    _write_private(path, pem)
+    write_private(path, pem)
     print(f'PubKeyID = "{sealing.key_id(sealing.public_key_pem(pem))}"')
     return 0
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from gwms_core import hookimpl
+from gwms_core.fileio import write_private  # proxies must not be readable by others
 from gwms_core.types import AuthMethod, Credential, CredentialError
 
 #: RFC 3820 ProxyCertInfo extension and the "inherit all" policy language.
@@ -329,22 +329,6 @@ def make_proxy(cert_pem: bytes, key_pem: bytes, *, lifetime_s: int, now: float,
                                      serialization.NoEncryption())]
     parts += [c.public_bytes(serialization.Encoding.PEM) for c in chain]
     return b"".join(parts)
-
-
-def write_private(path: str | os.PathLike[str], content: bytes) -> None:
-    """Write ``content`` atomically with mode 0600 (proxies must not be readable by others)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # --------------------------------------------------------------------------- handler

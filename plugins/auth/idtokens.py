@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gwms_core import defaults, hookimpl
+from gwms_core.fileio import write_private
 from gwms_core.types import AuthMethod, Credential, CredentialError
 from gwms_plugins.auth import _jwt
 
@@ -155,18 +156,7 @@ def generate_signing_key_file(length: int = 64) -> bytes:
 
 def write_signing_key_file(path: str | os.PathLike[str], content: bytes) -> None:
     """Write key file content atomically with mode 0600 (as HTCondor requires)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_private(path, content)
 
 
 # --------------------------------------------------------------------------- minting
