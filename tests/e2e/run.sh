@@ -50,7 +50,8 @@ as() { podman exec --user "$2" --workdir /tmp "${P}$1" bash -c "$3"; }
 
 step_grid() {
   log "grid: containers"
-  "${REPO}/tests/grid/up.sh"
+  # 9>&-: containers must not inherit the lock (conmon would hold it for their lifetime)
+  "${REPO}/tests/grid/up.sh" 9>&-
   if [[ ${GWMS_E2E_SKIP_CONVERGE:-0} == 1 ]]; then
     return 0
   fi
@@ -350,7 +351,7 @@ main() {
     step_configs
     step_services
   else
-    "${REPO}/tests/grid/up.sh"
+    "${REPO}/tests/grid/up.sh" 9>&-
     stop_other_units roles
     step_grid
     on submit "id alice >/dev/null 2>&1 || useradd -m -s /bin/bash alice"
