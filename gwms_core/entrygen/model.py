@@ -10,6 +10,7 @@ nothing from it is used.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -100,3 +101,9 @@ class Generated:
     def ignored(self) -> tuple[Skipped, ...]:
         """Left out by policy (non-production, unsupported grid type, override drop)."""
         return tuple(s for s in self.skipped if s.ignored)
+
+    def good_entries(self, log: logging.Logger) -> list[Entry]:
+        """The entries an entry source's ``load`` returns; each invalid skip logged once."""
+        for note in self.invalid:
+            log.warning("skipped: %s", note)
+        return list(self.entries.values())

@@ -325,10 +325,7 @@ class OsgSource:
 
     def load(self, options: Mapping[str, Any], base_dir: Path) -> Sequence[Entry]:
         """The good entries; each skipped one is logged as one warning line."""
-        result = self.generate(options, base_dir)
-        for note in result.invalid:
-            log.warning("skipped: %s", note)
-        return list(result.entries.values())
+        return self.generate(options, base_dir).good_entries(log)
 
 
 @hookimpl
