@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +22,6 @@ from gwms_plugins.auth.idtokens import STARTD_SCOPES, IdTokens
 
 ALL_AUTHZ = ["READ", "ADVERTISE_STARTD", "ADVERTISE_MASTER", "WRITE", "ADMINISTRATOR", "DAEMON"]
 GRANTED = ["READ", "ADVERTISE_STARTD", "ADVERTISE_MASTER"]
-
-
-@pytest.fixture(scope="module")
-def ws() -> Iterator[acp.Workspace]:
-    reason = acp.unavailable()
-    if reason:
-        pytest.skip(reason)
-    w = acp.Workspace.create()
-    yield w
-    w.cleanup()
-
-
-@pytest.fixture(scope="module")
-def cm(ws: acp.Workspace) -> acp.Daemons:
-    """A collector whose POOL key HTCondor generated itself."""
-    return acp.start_central_manager(ws)
 
 
 def _options(cm: acp.Daemons, **over: Any) -> dict[str, Any]:

@@ -9,12 +9,10 @@ whatever the sender wrote) and unseals with it. Skips without the Debian 13 root
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import auth_condor_pool as acp
-import pytest
 
 from gwms_core.credentials import sealing, selection, trust
 from gwms_core.credentials.leaks import assert_no_secret
@@ -23,21 +21,6 @@ from gwms_core.factory import intake
 from gwms_plugins.auth.idtokens import IdTokens
 
 FRONTEND = f"vofrontend@{acp.TRUST_DOMAIN}"
-
-
-@pytest.fixture(scope="module")
-def ws() -> Iterator[acp.Workspace]:
-    reason = acp.unavailable()
-    if reason:
-        pytest.skip(reason)
-    w = acp.Workspace.create()
-    yield w
-    w.cleanup()
-
-
-@pytest.fixture(scope="module")
-def cm(ws: acp.Workspace) -> acp.Daemons:
-    return acp.start_central_manager(ws)
 
 
 def _token(cm: acp.Daemons, subject: str, scopes: list[str]) -> str:
