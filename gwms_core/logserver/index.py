@@ -91,6 +91,27 @@ class LineRow:
         return self.text[len(self.message) + 1:]
 
 
+def glidein_filters(query: GlideinQuery, placeholder: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions on the ``glideins g`` table for ``query``'s filters (not its text).
+
+    ``placeholder`` is the driver's parameter marker (``?`` for SQLite, ``%s`` for psycopg).
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("g.entry", query.entry), ("g.frontend", query.frontend),
+                          ("g.status", query.status)):
+        if value:
+            where.append(f"{column} = {placeholder}")
+            args.append(value)
+    if query.since is not None:
+        where.append(f"g.last_seen >= {placeholder}")
+        args.append(query.since)
+    if query.until is not None:
+        where.append(f"g.start <= {placeholder}")
+        args.append(query.until)
+    return where, args
+
+
 class LogIndex(Protocol):
     """What the log server needs from an index backend."""
 
@@ -310,24 +331,7 @@ class SqliteIndex:
 
     @staticmethod
     def _where(query: GlideinQuery) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if query.entry:
-            where.append("g.entry = ?")
-            args.append(query.entry)
-        if query.frontend:
-            where.append("g.frontend = ?")
-            args.append(query.frontend)
-        if query.status:
-            where.append("g.status = ?")
-            args.append(query.status)
-        if query.since is not None:
-            where.append("g.last_seen >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("g.start <= ?")
-            args.append(query.until)
-        return where, args
+        return glidein_filters(query, "?")
 
     def glideins(self, query: GlideinQuery) -> tuple[list[GlideinRow], int]:
         """See :meth:`LogIndex.glideins`."""

@@ -26,6 +26,7 @@ from gwms_core.logserver.index import (
     GlideinRow,
     LineRow,
     _facts_from_json,
+    glidein_filters,
 )
 from gwms_core.logserver.records import LogRecord
 from gwms_core.logserver.retention import Usage
@@ -201,20 +202,7 @@ class PgIndex:
 
     @staticmethod
     def _where(query: GlideinQuery) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("g.entry", query.entry), ("g.frontend", query.frontend),
-                              ("g.status", query.status)):
-            if value:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if query.since is not None:
-            where.append("g.last_seen >= %s")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("g.start <= %s")
-            args.append(query.until)
-        return where, args
+        return glidein_filters(query, "%s")
 
     def glideins(self, query: GlideinQuery) -> tuple[list[GlideinRow], int]:
         """See :meth:`~gwms_core.logserver.index.LogIndex.glideins`."""
