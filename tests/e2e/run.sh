@@ -26,11 +26,14 @@ set -Eeuo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "${HERE}/../.." && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-${REPO}/tests/grid/containers.conf}"
-export GWMS_GRID_PREFIX="gwms-e2e-" GWMS_GRID_NETWORK="gwms-e2e"
+# GWMS_E2E_PREFIX runs a second, independent copy side by side (e.g. gwms-e2x-): its own
+# containers, network, lock, wheelhouse and logs.
+export GWMS_GRID_PREFIX="${GWMS_E2E_PREFIX:-gwms-e2e-}"
+export GWMS_GRID_NETWORK="${GWMS_GRID_PREFIX%-}"
 export GWMS_GRID_HOSTS="cm submit slurm ce"
 readonly P="${GWMS_GRID_PREFIX}"
 readonly VENV="${GWMS_E2E_VENV:-/var/tmp/gwms-grid-venv}"
-readonly WHEELHOUSE="${GWMS_E2E_WHEELHOUSE:-/var/tmp/gwms-e2e-wheelhouse}"
+readonly WHEELHOUSE="${GWMS_E2E_WHEELHOUSE:-/var/tmp/${GWMS_GRID_PREFIX}wheelhouse}"
 readonly TIMEOUT="${GWMS_E2E_TIMEOUT:-1200}"
 readonly TARGET_VENV=/opt/gwms/venv
 readonly STAGE_PORT=8080
@@ -61,9 +64,9 @@ step_grid() {
   local t=${SECONDS}
   PATH="${VENV}/bin:${PATH}" GWMS_INVENTORY="${HERE}/inventory" GWMS_PLAYBOOK="${playbook}" \
     GWMS_WHEELHOUSE="${WHEELHOUSE}" GWMS_REPO="${REPO}" \
-    "${REPO}/tests/grid/converge.sh" >/tmp/gwms-e2e-converge.log 2>&1 ||
-    die "playbook failed: /tmp/gwms-e2e-converge.log"
-  grep -E '^[a-z0-9_.-]+ +: ok=' /tmp/gwms-e2e-converge.log >&2 || true
+    "${REPO}/tests/grid/converge.sh" >"/tmp/${P}converge.log" 2>&1 ||
+    die "playbook failed: /tmp/${P}converge.log"
+  grep -E '^[a-z0-9_.-]+ +: ok=' "/tmp/${P}converge.log" >&2 || true
   log "playbook took $((SECONDS - t)) s"
 }
 
@@ -336,8 +339,8 @@ main() {
     esac
   done
   [[ ${EUID} -eq 0 ]] || die "run as root (rootful podman)"
-  exec 9>/run/lock/gwms-e2e.lock
-  flock -w 3600 9 || die "another tests/e2e/run.sh holds /run/lock/gwms-e2e.lock"
+  exec 9>"/run/lock/${P}lock"
+  flock -w 3600 9 || die "another tests/e2e/run.sh holds /run/lock/${P}lock"
   trap 'diagnose' ERR
   step_venv
   step_wheels
