@@ -10,7 +10,7 @@
 #           the glidein staging area (HTTP)
 #   ce      CE-like site (own collector/negotiator, schedd accepting HTCondor-C, a startd)
 #
-# Usage: sudo tests/e2e/run.sh [--jobs N]
+# Usage: sudo tests/e2e/run.sh [--jobs N]   (--jobs 0: deploy only, no workload)
 # Environment: GWMS_E2E_VENV   controller venv with ansible (default /var/tmp/gwms-grid-venv;
 #                               created from tests/grid/requirements.txt when missing)
 #              GWMS_E2E_SKIP_CONVERGE=1  containers already converged (no playbook run)
@@ -362,7 +362,11 @@ main() {
     on ce "id gwmsfact >/dev/null 2>&1 || useradd -m -s /bin/bash gwmsfact"
   fi
   step_worker_tools
-  step_workload
+  if ((JOBS > 0)); then
+    step_workload
+  else
+    log "--jobs 0: deployed, no workload"
+  fi
   trap - ERR
   # The roles' services stay up (a deployed system); the ad-hoc units are stopped.
   [[ ${GWMS_E2E_ADHOC:-0} == 1 ]] && stop_services
