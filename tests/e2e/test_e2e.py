@@ -1,10 +1,9 @@
 """End-to-end on the podman grid: tests/e2e/run.sh as a test (marked ``grid``).
 
-The script starts (or reuses) containers gwms-e2e-{cm,submit,slurm}, converges them with
-the collection's pool playbook, installs the project from a wheel, starts the frontend
-(cm), the factory and the staging web server (slurm) under systemd, submits 20 jobs that
-only glideins can run, and succeeds only when every job completed, the glideins retired
-and Slurm's queue is empty. Needs root and podman; skips otherwise (fails instead with
+The e2e_grid fixture (conftest.py) deploys gwms-e2e-{cm,submit,slurm,ce} with the
+collection's site playbook once per session; this test then runs the 20-job workload on
+it: jobs that only glideins can run, which must all complete, the glideins retire and the
+sites' queues empty. Needs root and podman; skips otherwise (fails instead with
 GWMS_GRID_REQUIRED=1).
 """
 
@@ -12,33 +11,23 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from e2e_helpers import E2EGrid
 
 pytestmark = [pytest.mark.grid, pytest.mark.slow]
 
 RUN = Path(__file__).resolve().parent / "run.sh"
 
 
-def _unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (rootful podman)"
-    if shutil.which("podman") is None:
-        return "podman is not installed"
-    return None
-
-
-def test_jobs_run_on_glideins_from_slurm_and_glideins_retire() -> None:
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("GWMS_GRID_REQUIRED") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+def test_jobs_run_on_glideins_from_slurm_and_glideins_retire(e2e_grid: E2EGrid) -> None:
+    # e2e_grid deployed the hosts this session: no second converge.
     proc = subprocess.run([str(RUN), "--jobs", "20"], capture_output=True, text=True,
-                          timeout=3600, check=False)
+                          timeout=3600, check=False,
+                          env=dict(os.environ, GWMS_E2E_PREFIX=e2e_grid.prefix,
+                                   GWMS_E2E_SKIP_CONVERGE="1"))
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
     assert proc.returncode == 0, tail
     m = re.search(r"E2E RESULT jobs=(\d+) first_running_s=(\d+) last_done_s=(\d+) "
