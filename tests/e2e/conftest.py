@@ -3,9 +3,10 @@
 ``e2e_grid`` runs ``tests/e2e/run.sh --jobs 0`` once per pytest session: it starts (or
 reuses) the containers ``<prefix>{cm,submit,slurm,ce}``, converges them with the site
 playbook and leaves the factory (slurm), frontend (cm) and staging area running. Tests get
-an :class:`E2EGrid` (e2e_helpers.py; tests import it from there) to run commands on the hosts. A test that changes the deployment
-(configuration, services, queues) must put it back before it ends, so tests share one
-deployment; the prefix comes from ``GWMS_E2E_PREFIX`` (default ``gwms-e2e-``).
+an :class:`E2EGrid` (from e2e_helpers.py, where tests import it) to run commands on the
+hosts. A test that changes the deployment (configuration, services, queues) must put it
+back before it ends, so tests share one deployment; the prefix comes from
+``GWMS_E2E_PREFIX`` (default ``gwms-e2e-``).
 
 Needs root and podman; skips otherwise (fails instead with ``GWMS_GRID_REQUIRED=1``).
 """
