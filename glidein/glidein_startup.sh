@@ -213,6 +213,10 @@ gwms_main_run_condor() {
     GWMS_EXIT_STATUS=5
     exit 5
   fi
+  # Fragments written by setup scripts (e.g. scripts/gwms_container.sh), in name order.
+  for lib in "${GWMS_WORK_DIR}"/condor_config.d/*.config; do
+    [[ -f $lib ]] && cat "$lib" >>"$config"
+  done
   export CONDOR_CONFIG=$config
   export PATH=${sbin}:${bin}:${PATH}
   for lib in "${rel}/lib" "${rel}/lib64" "${rel}/lib/condor" "${rel}/lib/x86_64-linux-gnu"; do
