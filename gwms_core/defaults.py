@@ -28,6 +28,25 @@ FRONTEND_MAX_HELD = 50
 MAX_SUBMIT_PER_CYCLE = 100
 #: Factory: seconds an idle glidein may wait in the site queue before removal.
 IDLE_LIFETIME_SECONDS = 24 * 3600
+#: Factory: seconds after a client's request disappears (no accepted request ad) before its
+#: waiting glideins are removed as orphans; 0 disables (they wait for the idle lifetime).
+ORPHAN_GRACE_SECONDS = 600
+#: Factory work directory.
+FACTORY_WORK_DIR = "/var/lib/gwms/factory"
+#: Factory: directory (relative to ``work_dir`` unless absolute) that receives each glidein's
+#: stdout/stderr as ``<entry>/<client>/<cluster>.<proc>.out|err``; "" keeps no output.
+FACTORY_GLIDEIN_LOG_DIR = "logs"
+
+#: Factory held-glidein policy: releases per glidein before it is removed instead.
+HELD_MAX_RELEASES = 3
+#: Seconds a glidein stays held before its first release (doubled after each release).
+HELD_RELEASE_BACKOFF_SECONDS = 300
+#: HoldReasonCodes never released: the job's own policy expression (3), process creation
+#: (6), input/output files and transfers (7, 8, 12, 13), memory/disk/size limits
+#: (26, 27, 34, 35). Every other code is recoverable.
+HELD_UNRECOVERABLE_CODES = (3, 6, 7, 8, 12, 13, 26, 27, 34, 35)
+#: HoldReasonCode 1 (held by a person with condor_hold): leave such glideins alone.
+HELD_LEAVE_USER_HOLDS = True
 
 #: Authentication method an entry uses when it does not name one.
 ENTRY_AUTH_METHOD = "idtokens"

@@ -109,6 +109,35 @@ def _header(kind: str, title: str) -> dict[str, Any]:
     }
 
 
+_HOLD_CODE = {"type": "integer", "minimum": 0}
+_HELD = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Held-glidein policy.",
+    "properties": {
+        "max_releases": {**_POS_INT, "default": defaults.HELD_MAX_RELEASES,
+                         "description": "Releases per glidein before it is removed instead."},
+        "release_backoff_s": {**_POS_INT, "default": defaults.HELD_RELEASE_BACKOFF_SECONDS,
+                              "description": ("Seconds held before the first release; "
+                                              "doubled after each release.")},
+        "unrecoverable_hold_codes": {
+            "type": "array",
+            "default": list(defaults.HELD_UNRECOVERABLE_CODES),
+            "description": ("HoldReasonCodes never released (the glidein is removed); "
+                            "an item {code, subcode} names one subcode. Other codes are "
+                            "recoverable."),
+            "items": {"oneOf": [
+                _HOLD_CODE,
+                {"type": "object", "additionalProperties": False, "required": ["code"],
+                 "properties": {"code": _HOLD_CODE, "subcode": _HOLD_CODE}},
+            ]},
+        },
+        "leave_user_holds": {"type": "boolean", "default": defaults.HELD_LEAVE_USER_HOLDS,
+                             "description": "Leave glideins held by a person (code 1) alone."},
+    },
+}
+
+
 def factory_schema(registry: PluginRegistry) -> dict[str, Any]:
     """Schema of a factory configuration file."""
     defs: dict[str, Any] = {}
@@ -123,9 +152,37 @@ def factory_schema(registry: PluginRegistry) -> dict[str, Any]:
             "schedd": {"type": "string", "description": "Factory schedd name (default: local)."},
             "cycle_seconds": {"type": "integer", "minimum": 1,
                               "default": defaults.CYCLE_SECONDS},
-            "work_dir": {"type": "string", "default": "/var/lib/gwms/factory"},
+            "work_dir": {"type": "string", "default": defaults.FACTORY_WORK_DIR,
+                         "description": "Holds the state file, the lock and glidein logs."},
+            "glidein_name": {**_NAME, "description": (
+                "GlideinName: the factory instance, second part of entry@glidein@factory "
+                "(default: the factory name).")},
             "max_submit_per_cycle": {**_POS_INT, "default": defaults.MAX_SUBMIT_PER_CYCLE},
-            "idle_lifetime_s": {**_POS_INT, "default": defaults.IDLE_LIFETIME_SECONDS},
+            "idle_lifetime_s": {**_POS_INT, "default": defaults.IDLE_LIFETIME_SECONDS,
+                                "description": "Seconds a glidein may wait before removal; "
+                                               "0 disables."},
+            "orphan_grace_s": {**_POS_INT, "default": defaults.ORPHAN_GRACE_SECONDS,
+                               "description": (
+                                   "Seconds a client may have no accepted request before its "
+                                   "waiting glideins are removed; 0 disables.")},
+            "held_glideins": _HELD,
+            "key_files": {
+                "type": "array", "items": {"type": "string", "minLength": 1},
+                "description": ("Factory private keys (PEM), newest first; relative paths "
+                                "from the configuration file's directory. gwms factory run "
+                                "--key replaces the list."),
+            },
+            "executable": {"type": "string", "description": (
+                "Glidein executable (default: <staging.dir>/glidein_startup.sh).")},
+            "initialdir": {"type": "string", "description": (
+                "The glideins' initialdir on the schedd host; relative to work_dir "
+                "(default: work_dir).")},
+            "glidein_log_dir": {"type": "string",
+                                "default": defaults.FACTORY_GLIDEIN_LOG_DIR,
+                                "description": (
+                                    "Glidein stdout/stderr land in <dir>/<entry>/<client>/"
+                                    "<cluster>.<proc>.out|err; relative to work_dir; "
+                                    "empty: not kept.")},
             "staging": {
                 "type": "object",
                 "additionalProperties": False,
@@ -139,7 +196,20 @@ def factory_schema(registry: PluginRegistry) -> dict[str, Any]:
             "log_server": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {"url": {"type": "string", "pattern": "^https?://"}},
+                "description": "Pilot log server: each glidein gets an upload token and "
+                               "its log URL (docs/logserver.md).",
+                "properties": {
+                    "url": {"type": "string", "pattern": "^https?://",
+                            "description": "https://HOST:PORT of the log server."},
+                    "key_file": {"type": "string",
+                                 "description": "Upload-token key file shared with the "
+                                                "log server (mode 0600)."},
+                    "ca_file": {"type": "string",
+                                "description": "CA certificate (bundle) the glideins "
+                                               "verify the log server with."},
+                    "token_lifetime_s": {**_POS_INT,
+                                         "description": "Upload token lifetime."},
+                },
             },
             "plugins": _PLUGINS,
             "entry_sources": {

@@ -246,6 +246,25 @@ def submit_description(
     return desc
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
+
+
+def path_component(name: str) -> str:
+    """A name (entry, client) as one safe path component: characters outside
+    ``[A-Za-z0-9_.@-]`` become ``_``; empty, ``.`` and ``..`` become ``_``."""
+    out = _UNSAFE.sub("_", name)[:128]
+    return "_" if out in ("", ".", "..") else out
+
+
+def glidein_log_dir(base: str, entry: str, client: str) -> str:
+    """Where one client's glideins at one entry leave their stdout/stderr:
+    ``<base>/<entry>/<client>`` (each name made a safe path component; "" when ``base``
+    is "")."""
+    if not base:
+        return ""
+    return f"{base.rstrip('/')}/{path_component(entry)}/{path_component(client)}"
+
+
 def describe_command(desc: Mapping[str, str]) -> str:
     """The submit description as text (for ``gwms factory status --explain`` and logs)."""
     return "".join(f"{k} = {v}\n" for k, v in desc.items()) + "queue\n"

@@ -5,6 +5,7 @@ One entry at a time, :func:`plan_entry` decides, in this order:
 1. held glideins (:func:`held_action`): release when the hold is recoverable and the
    backoff has passed, remove when unrecoverable or released too often, wait otherwise;
 2. waiting glideins older than the idle lifetime: remove;
+   waiting glideins of orphaned clients (:func:`orphaned_clients`): remove;
 3. per request, glideins above the request (:func:`plan_removal`) at the request's
    removal level: unsubmitted first, then idle, then (only at ``ALL``) running;
 4. submissions (:func:`plan_submission`): up to the request, within the entry and
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -274,11 +275,16 @@ def plan_entry(
     policy: Policy,
     now: int,
     in_downtime: bool = False,
+    orphaned: Collection[tuple[str, str]] = (),
 ) -> Plan:
     """Decide everything for one entry (see the module docstring for the order).
 
     :param glideins: this entry's glideins from the queue.
     :param requests: accepted requests for this entry, at most one per (frontend, client).
+    :param orphaned: (frontend identity, client) pairs whose request has been gone longer
+        than the grace period (:func:`orphaned_clients`): their waiting glideins are
+        removed, as if they had asked for 0 idle glideins at level ``WAIT``. A pair that
+        also has a request in ``requests`` is not an orphan.
     """
     removes: list[JobAction] = []
     releases: list[JobAction] = []
@@ -298,6 +304,13 @@ def plan_entry(
                     and now - g.since > policy.idle_lifetime_s):
                 removes.append(JobAction(g, Reason.IDLE_LIFETIME))
                 gone.add(g.job_id)
+    asked = {(r.frontend, r.client) for r in requests}
+    orphans = {key for key in orphaned if key not in asked}
+    if orphans:
+        for g in removal_order(g for g in glideins if g.job_id not in gone
+                               and (g.frontend, g.client) in orphans):
+            removes.append(JobAction(g, Reason.ORPHANED))
+            gone.add(g.job_id)
     live = _without(glideins, gone)
     by_client: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
     for g in live:
@@ -315,7 +328,60 @@ def plan_entry(
     submits = tuple(SubmitAction(r, counts[(r.frontend, r.client)]) for r in requests
                     if counts[(r.frontend, r.client)] > 0)
     return Plan(entry=entry, submit=submits, remove=tuple(removes), release=tuple(releases),
-                limited=limited)
+                limited=limited, orphaned=tuple(sorted(orphans)))
+
+
+# --------------------------------------------------------------------------- orphans
+
+#: (entry, frontend identity, client): one client's glideins at one entry.
+ClientKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Orphans:
+    """What :func:`orphaned_clients` decided."""
+
+    #: Clients whose request has been gone for at least the grace period.
+    orphaned: frozenset[ClientKey]
+    #: When each client was last seen with an accepted request (or, for a client first met
+    #: without one, when that was noticed), for the next cycle; kept in the state file.
+    last_seen: Mapping[ClientKey, int]
+
+
+def orphaned_clients(
+    glideins: Iterable[Glidein],
+    requests: Iterable[Request],
+    last_seen: Mapping[ClientKey, int],
+    now: int,
+    grace_s: int,
+) -> Orphans:
+    """Clients that have glideins but no accepted request for ``grace_s`` seconds or more.
+
+    A client's clock is its last accepted request (``last_seen``). A client met with
+    glideins but no request and no ``last_seen`` record (a new factory process whose state
+    file was lost, or glideins from before an upgrade) starts its grace period ``now``: the
+    factory never removes glideins sooner than ``grace_s`` after it could have known of the
+    request. Clients with neither a request nor live glideins are forgotten.
+    ``grace_s <= 0`` disables the rule (nothing is ever orphaned).
+    """
+    seen: dict[ClientKey, int] = {}
+    asked: set[ClientKey] = set()
+    for r in requests:
+        key = (r.entry, r.frontend, r.client)
+        asked.add(key)
+        seen[key] = now
+    orphans: set[ClientKey] = set()
+    for g in glideins:
+        if g.state in (GlideinState.REMOVED, GlideinState.COMPLETED):
+            continue
+        key = (g.entry, g.frontend, g.client)
+        if key in asked or key in seen:
+            continue
+        since = last_seen.get(key, now)
+        seen[key] = since
+        if grace_s > 0 and now - since >= grace_s:
+            orphans.add(key)
+    return Orphans(frozenset(orphans), seen)
 
 
 def merge_requests(requests: Iterable[Request]) -> list[Request]:

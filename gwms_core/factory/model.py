@@ -197,11 +197,12 @@ class Request:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
-#: HoldReasonCodes that are not worth a release: the job's own policy expression (3),
-#: process creation (6), input/output files (7, 8, 12, 13), memory/disk/size limits
-#: (26, 27, 34, 35). Any (code, subcode) not listed is recoverable. Configurable.
+#: HoldReasonCodes not worth a release (:data:`gwms_core.defaults.HELD_UNRECOVERABLE_CODES`):
+#: the job's own policy expression (3), process creation (6), input/output files (7, 8, 12,
+#: 13), memory/disk/size limits (26, 27, 34, 35). Any (code, subcode) not listed is
+#: recoverable. Configurable (``held_glideins.unrecoverable_hold_codes``).
 DEFAULT_UNRECOVERABLE: frozenset[tuple[int, int | None]] = frozenset(
-    (code, None) for code in (3, 6, 7, 8, 12, 13, 26, 27, 34, 35)
+    (code, None) for code in defaults.HELD_UNRECOVERABLE_CODES
 )
 #: HoldReasonCode 1: held by a person (``condor_hold``). The factory leaves such glideins alone.
 HOLD_BY_USER = 1
@@ -212,13 +213,35 @@ class HeldPolicy:
     """What to do with held glideins."""
 
     #: Releases per glidein before it is removed instead.
-    max_releases: int = 3
+    max_releases: int = defaults.HELD_MAX_RELEASES
     #: Seconds a glidein stays held before the first release; doubled after each release.
-    backoff_s: int = 300
+    backoff_s: int = defaults.HELD_RELEASE_BACKOFF_SECONDS
     #: ``(HoldReasonCode, HoldReasonSubCode)`` pairs never released; subcode None = any.
     unrecoverable: frozenset[tuple[int, int | None]] = DEFAULT_UNRECOVERABLE
     #: Leave glideins held by a person (``HoldReasonCode`` 1) alone.
-    leave_user_holds: bool = True
+    leave_user_holds: bool = defaults.HELD_LEAVE_USER_HOLDS
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None) -> HeldPolicy:
+        """Build from a factory file's ``held_glideins`` mapping (absent keys: defaults).
+
+        ``unrecoverable_hold_codes`` items are a code (any subcode) or a mapping
+        ``{code: C, subcode: S}``.
+        """
+        d = dict(section or {})
+        codes: set[tuple[int, int | None]] = set()
+        for item in d.get("unrecoverable_hold_codes", defaults.HELD_UNRECOVERABLE_CODES):
+            if isinstance(item, Mapping):
+                sub = item.get("subcode")
+                codes.add((int(item["code"]), None if sub is None else int(sub)))
+            else:
+                codes.add((int(item), None))
+        return cls(
+            max_releases=int(d.get("max_releases", defaults.HELD_MAX_RELEASES)),
+            backoff_s=int(d.get("release_backoff_s", defaults.HELD_RELEASE_BACKOFF_SECONDS)),
+            unrecoverable=frozenset(codes),
+            leave_user_holds=bool(d.get("leave_user_holds", defaults.HELD_LEAVE_USER_HOLDS)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +254,9 @@ class Policy:
     #: 0 disables.
     idle_lifetime_s: int = defaults.IDLE_LIFETIME_SECONDS
     held: HeldPolicy = field(default_factory=HeldPolicy)
+    #: Seconds a client may have no accepted request before its waiting glideins are
+    #: removed (:func:`gwms_core.factory.decide.orphaned_clients`); 0 disables.
+    orphan_grace_s: int = defaults.ORPHAN_GRACE_SECONDS
 
 
 class Reason(enum.Enum):
@@ -242,6 +268,7 @@ class Reason(enum.Enum):
     HELD_UNRECOVERABLE = "held for an unrecoverable reason"
     HELD_TOO_OFTEN = "held again after the maximum number of releases"
     HELD_RECOVERABLE = "recoverable hold, backoff passed"
+    ORPHANED = "request gone for longer than the orphan grace period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +297,8 @@ class Plan:
     release: tuple[JobAction, ...] = ()
     #: Limits that reduced a submission, e.g. ``{"client": "per_frontend_max_idle"}``.
     limited: Mapping[str, str] = field(default_factory=dict)
+    #: (frontend identity, client) pairs treated as orphans (their request gone too long).
+    orphaned: tuple[tuple[str, str], ...] = ()
 
     @property
     def submit_count(self) -> int:

@@ -31,9 +31,17 @@ from gwms_core.entries import Entry
 from gwms_core.factory import ads as ADS
 from gwms_core.factory import attrs as A
 from gwms_core.factory import state as ST
-from gwms_core.factory.decide import account, plan_entry
+from gwms_core.factory.decide import account, orphaned_clients, plan_entry
 from gwms_core.factory.intake import Decryptor, Refusal, read_requests
-from gwms_core.factory.model import Counts, Glidein, GlideinState, Plan, Policy, Request
+from gwms_core.factory.model import (
+    Counts,
+    Glidein,
+    GlideinState,
+    HeldPolicy,
+    Plan,
+    Policy,
+    Request,
+)
 from gwms_core.manager import PluginRegistry
 from gwms_core.types import Family, SubmissionBackend
 
@@ -79,7 +87,8 @@ class FactoryConfig:
     staging_url: str = ""
     #: Glidein executable; default ``<staging_dir>/glidein_startup.sh``.
     executable: str = ""
-    #: Directory for glidein stdout/stderr on the factory host ("" = none).
+    #: Directory for glidein stdout/stderr on the schedd host ("" = none), in per-client
+    #: subdirectories ``<log_dir>/<entry>/<client>/<cluster>.<proc>.out|err``.
     log_dir: str = ""
     #: The glideins' ``initialdir`` on the schedd host; "" = ``work_dir``.
     initialdir: str = ""
@@ -89,6 +98,9 @@ class FactoryConfig:
     entry_sources: tuple[Mapping[str, Any], ...] = ()
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     base_dir: Path = Path(".")
+    #: ``log_server`` section: ``url``, ``key_file``, ``ca_file``, ``token_lifetime_s``
+    #: (gwms_core.logserver.factory.GlideinLogIssuer); empty: glideins keep logs local.
+    log_server: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def glidein(self) -> str:
@@ -107,22 +119,33 @@ class FactoryConfig:
 
         cfg = load_config(path, registry, expect_kind="factory")
         d = cfg.data
+        base = Path(path).resolve().parent
         staging = d.get("staging") or {}
         policy = Policy(max_submit_per_cycle=int(d.get("max_submit_per_cycle",
                                                        defaults.MAX_SUBMIT_PER_CYCLE)),
                         idle_lifetime_s=int(d.get("idle_lifetime_s",
-                                                  defaults.IDLE_LIFETIME_SECONDS)))
+                                                  defaults.IDLE_LIFETIME_SECONDS)),
+                        held=HeldPolicy.from_config(d.get("held_glideins")),
+                        orphan_grace_s=int(d.get("orphan_grace_s",
+                                                 defaults.ORPHAN_GRACE_SECONDS)))
+        work_dir = Path(str(d.get("work_dir", defaults.FACTORY_WORK_DIR)))
+        log_dir = str(d.get("glidein_log_dir", defaults.FACTORY_GLIDEIN_LOG_DIR))
         return cls(
             name=str(d["name"]), wms_collector=str(d["wms_collector"]),
-            work_dir=Path(str(d.get("work_dir", "/var/lib/gwms/factory"))),
+            work_dir=work_dir, glidein_name=str(d.get("glidein_name", "")),
             schedd=d.get("schedd"), cycle_seconds=int(d.get("cycle_seconds",
                                                             defaults.CYCLE_SECONDS)),
             policy=policy,
             staging_dir=Path(staging["dir"]) if staging.get("dir") else None,
             staging_url=str(staging.get("url", "")),
+            executable=str(d.get("executable", "")),
+            log_dir=str(work_dir / log_dir) if log_dir else "",
+            initialdir=str(work_dir / str(d["initialdir"])) if d.get("initialdir") else "",
+            key_files=tuple(base / str(k) for k in d.get("key_files", ())),
             entry_sources=tuple(d.get("entry_sources", ())),
             backends=dict(d.get("backends", {})),
-            base_dir=Path(path).resolve().parent,
+            base_dir=base,
+            log_server=dict(d.get("log_server") or {}),
         )
 
 
@@ -165,6 +188,9 @@ class CycleReport:
     submitted_by_frontend: dict[tuple[str, str, str], int] = field(default_factory=dict)
     removed: dict[tuple[str, str], int] = field(default_factory=dict)
     released: int = 0
+    #: Clients (entry, frontend identity, client) whose request has been gone longer than
+    #: the orphan grace period.
+    orphaned: list[tuple[str, str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     counts: dict[str, Counts] = field(default_factory=dict)
     #: Counts after the cycle by (entry, frontend identity, client).
@@ -199,6 +225,10 @@ class Factory:
             self.pubkey_attrs = public_key_attrs(public_key_pem(cfg.key_files[0].read_bytes()))
         self.advertised: set[str] = set()
         self.last: CycleReport | None = None
+        from gwms_core.logserver.factory import GlideinLogIssuer
+
+        #: Upload token and log URL per glidein, when a log server is configured.
+        self.glidein_log = GlideinLogIssuer.from_options(cfg.log_server, cfg.work_dir)
         #: Since the process started, for metrics: submitted by (entry, client),
         #: removed by (entry, reason), cycles by result.
         self.submitted_total: dict[tuple[str, str], int] = defaultdict(int)
@@ -319,7 +349,8 @@ class Factory:
         return ADS.submit_description(
             entry, reg.handler, options, request, factory=self.cfg.name,
             glidein=self.cfg.glidein, submission_id=submission_id,
-            executable=self.executable(), arguments=arguments, log_dir=self.cfg.log_dir,
+            executable=self.executable(), arguments=arguments,
+            log_dir=ADS.glidein_log_dir(self.cfg.log_dir, entry.name, request.client),
             initialdir=self.cfg.initialdir or str(self.cfg.work_dir),
             plugin_attrs=plugin_attrs, credentials=creds)
 
@@ -328,10 +359,20 @@ class Factory:
         sid = ST.new_submission_id()
         try:
             desc = self.description(entry, request, sid, manifest, secrets)
+            if self.glidein_log is not None:
+                desc = self.glidein_log.add_to_batch(desc, entry.name, sid, n, self.clock())
         except Exception as exc:
             report.errors.append(f"{entry.name}/{request.client}: cannot build submission: "
                                  f"{type(exc).__name__}: {exc}")
             return
+        log_dir = ADS.glidein_log_dir(self.cfg.log_dir, entry.name, request.client)
+        if log_dir:
+            try:
+                Path(log_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                report.errors.append(f"{entry.name}/{request.client}: glidein log directory "
+                                     f"{log_dir}: {exc.strerror or exc}")
+                return
         self.state.pending[sid] = ST.Pending(entry.name, request.client, n, self.clock())
         ST.save(self.cfg.state_path, self.state)
         try:
@@ -365,12 +406,22 @@ class Factory:
                 log.warning("%s", note)
         glideins = self.schedd.glideins()
         report.glideins = len(glideins)
+        requests_read = True
         try:
             ads = self.collector.requests(self.cfg.name, self.cfg.glidein)
         except Exception as exc:
             report.errors.append(f"reading requests: {type(exc).__name__}: {exc}")
             ads = []
+            requests_read = False
         intake = read_requests(ads, entries, self.cfg.name, self.cfg.glidein, self.decryptor)
+        orphaned: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        if requests_read:  # an unreadable collector says nothing about absent requests
+            found = orphaned_clients(glideins, intake.requests, self.state.request_seen, now,
+                                     self.cfg.policy.orphan_grace_s)
+            self.state.request_seen = dict(found.last_seen)
+            for e, f, c in sorted(found.orphaned):
+                orphaned[e].add((f, c))
+                report.orphaned.append((e, f, c))
         report.accepted = list(intake.requests)
         report.refused = list(intake.refused)
         for r in intake.refused:
@@ -388,7 +439,7 @@ class Factory:
             entry = entries[name]
             plan = plan_entry(name, entry.limits, by_entry_g.get(name, []),
                               by_entry_r.get(name, []), self.cfg.policy, now,
-                              entry.in_downtime)
+                              entry.in_downtime, orphaned.get(name, ()))
             report.plans.append(plan)
             self._remove(plan, report, gone)
             if plan.release:

@@ -5,7 +5,12 @@ The schedd queue is the truth about glideins; this file only remembers
 * ``pending``: submission ids written *before* their ``submit`` call, so that after a
   crash the factory can tell which batches reached the queue (the schedd commits a
   transaction whole or not at all);
-* counters for metrics (glideins submitted/removed/released since the file was made).
+* counters for metrics (glideins submitted/removed/released since the file was made);
+* ``request_seen``: when each (entry, frontend identity, client) last had an accepted
+  request, for the orphan grace period
+  (:func:`gwms_core.factory.decide.orphaned_clients`). Lost, it restarts every grace
+  period from the time the factory notices the missing request: later removal, never
+  earlier.
 
 Writes go to a temporary file in the same directory, are ``fsync``-ed, renamed over the
 old file, and the directory is ``fsync``-ed. A missing, truncated or garbage file is
@@ -45,6 +50,8 @@ class State:
 
     pending: dict[str, Pending] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    #: (entry, frontend identity, client) -> last time it had an accepted request.
+    request_seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
     #: Why the state was rebuilt ("" when it was read as written).
     rebuilt: str = ""
 
@@ -55,6 +62,7 @@ class State:
             "pending": {sid: {"entry": p.entry, "client": p.client, "count": p.count,
                               "started": p.started} for sid, p in self.pending.items()},
             "counters": dict(self.counters),
+            "request_seen": [[e, f, c, t] for (e, f, c), t in sorted(self.request_seen.items())],
         }
 
     def bump(self, name: str, n: int = 1) -> None:
@@ -75,7 +83,8 @@ def _parse(raw: Any) -> State:
         pending[str(sid)] = Pending(str(p["entry"]), str(p["client"]), int(p["count"]),
                                     float(p["started"]))
     counters = {str(k): int(v) for k, v in dict(raw.get("counters", {})).items()}
-    return State(pending, counters)
+    seen = {(str(e), str(f), str(c)): int(t) for e, f, c, t in raw.get("request_seen", [])}
+    return State(pending, counters, seen)
 
 
 def load(path: Path) -> State:
