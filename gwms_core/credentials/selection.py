@@ -13,16 +13,18 @@ A request carries up to two secrets, each sealed to the factory's key
 
 :func:`plan_credentials` is pure: an entry and the frontend's ``credentials`` list (the
 validated configuration items, each with ``type``) in, a :class:`CredentialPlan` out.
+:func:`request_secrets` turns a plan into the clear ``{parameter: secret}`` to seal, with
+the minting injected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gwms_core.entries import Entry
-from gwms_core.types import CredentialError
+from gwms_core.types import Credential, CredentialError
 
 #: Method of the pool token every glidein needs.
 POOL_METHOD = "idtokens"
@@ -86,6 +88,32 @@ def plan_credentials(entry: Entry, credentials: Sequence[Mapping[str, Any]]) -> 
     return CredentialPlan(entry=entry.name, pool=pool, submit=submit)
 
 
+def request_secrets(plan: CredentialPlan,
+                    issue: Callable[[CredentialChoice], Credential]) -> dict[str, bytes]:
+    """The clear secrets a request carries for ``plan``: ``{parameter name: secret}``.
+
+    ``issue`` returns the credential of one configured choice (the frontend mints, or
+    reuses until refresh, with the choice's auth plugin). The pool token is always
+    there; the submit credential only when the entry's method is not the pool's. Seal
+    the result with :func:`gwms_core.credentials.sealing.seal_params` before it goes into
+    a request ad.
+
+    :raises CredentialError: ``method`` when ``issue`` returns a credential of another
+        method than the choice's (a plugin answered for the wrong method).
+    """
+    out: dict[str, bytes] = {}
+    wanted = [(PARAM_POOL_TOKEN, plan.pool)]
+    if plan.submit is not None:
+        wanted.append((PARAM_SUBMIT_CREDENTIAL, plan.submit))
+    for name, choice in wanted:
+        cred = issue(choice)
+        if cred.method.lower() != choice.method:
+            raise CredentialError("method", f"entry {plan.entry}: {name} needs a "
+                                            f"{choice.method} credential, got {cred.method}")
+        out[name] = cred.secret
+    return out
+
+
 __all__ = [
     "PARAM_POOL_TOKEN",
     "PARAM_SUBMIT_CREDENTIAL",
@@ -94,4 +122,5 @@ __all__ = [
     "CredentialChoice",
     "CredentialPlan",
     "plan_credentials",
+    "request_secrets",
 ]

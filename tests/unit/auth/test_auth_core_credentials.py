@@ -15,7 +15,7 @@ from gwms_core.credentials import leaks, sealing, selection, trust
 from gwms_core.credentials.leaks import assert_no_secret
 from gwms_core.entries import Entry
 from gwms_core.factory import intake
-from gwms_core.types import CredentialError
+from gwms_core.types import Credential, CredentialError
 
 FRONTEND = "vofrontend@pool.gwms.test"
 TOKEN = (b"eyJhbGciOiJIUzI1NiIsImtpZCI6IlBPT0wifQ.eyJzdWIiOiJnbGlkZWluIn0."
@@ -221,6 +221,32 @@ def test_plan_repr_hides_options() -> None:
     plan = selection.plan_credentials(_entry("gsi"), [{"type": "idtokens", "secretish": "S3"},
                                                       {"type": "gsi", "proxy": "/x"}])
     assert "S3" not in repr(plan) and "/x" not in repr(plan)
+
+
+def _issuer(choice: selection.CredentialChoice) -> Credential:
+    return Credential(method=choice.method, secret=f"{choice.method}#{choice.index}".encode())
+
+
+@pytest.mark.parametrize(("auth", "expected"), [
+    ("idtokens", {"PoolIdToken": b"idtokens#1"}),
+    ("scitokens", {"PoolIdToken": b"idtokens#1", "SubmitCredential": b"scitokens#0"}),
+    ("gsi", {"PoolIdToken": b"idtokens#1", "SubmitCredential": b"gsi#2"}),
+])
+def test_request_secrets_follow_the_plan(auth: str, expected: dict[str, bytes]) -> None:
+    plan = selection.plan_credentials(_entry(auth), CREDS)
+    assert selection.request_secrets(plan, _issuer) == expected
+
+
+def test_request_secrets_refuse_a_credential_of_another_method() -> None:
+    plan = selection.plan_credentials(_entry("scitokens"), CREDS)
+
+    def wrong(choice: selection.CredentialChoice) -> Credential:
+        return Credential(method="idtokens", secret=b"S3CRET-VALUE")
+
+    with pytest.raises(CredentialError) as err:
+        selection.request_secrets(plan, wrong)
+    assert err.value.check == "method" and "SubmitCredential" in str(err.value)
+    assert "S3CRET" not in str(err.value)
 
 
 # --------------------------------------------------------------------------- leaks
