@@ -36,6 +36,7 @@ def make_factory(spec: dict[str, Any]) -> tuple[Factory, dict[str, Entry]]:
     schedd = htcondor2.Schedd(coll.locate(htcondor2.DaemonType.Schedd))
     policy = Policy(max_submit_per_cycle=int(spec.get("max_submit_per_cycle", 100)),
                     idle_lifetime_s=int(spec.get("idle_lifetime_s", 0)),
+                    orphan_grace_s=int(spec.get("orphan_grace_s", 600)),
                     held=HeldPolicy(max_releases=int(spec.get("max_releases", 3)),
                                     backoff_s=int(spec.get("backoff_s", 300))))
     cfg = FactoryConfig(name=spec["name"], wms_collector=spec["collector"],

@@ -195,6 +195,81 @@ def test_lowered_request_removes_waiting_glideins(condor: pcmod.PersonalCondor,
     assert len(live(queue(factory_name, condor))) == 4
 
 
+def test_orphaned_client_glideins_removed_after_grace(condor: pcmod.PersonalCondor,
+                                                     factory_name: str, frontend: Any,
+                                                     tmp_path: Path) -> None:
+    """A request ad that disappears: its waiting glideins go one grace period later (the
+    factory's clock is injected; the collector, schedd and ads are real)."""
+    grace = 100
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}],
+                                      orphan_grace_s=grace))
+    f.start()
+    gone = request_ad("E", factory_name, 3, 5, client="gone.main")
+    stays = request_ad("E", factory_name, 2, 5, client="stays.main")
+    frontend(FRONTEND, [gone, stays])
+    t0 = time.time()
+    f.clock = lambda: t0
+    f.cycle(entries)
+
+    def by_client() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for j in live(queue(factory_name, condor)):
+            out[j[A.CLIENT]] = out.get(j[A.CLIENT], 0) + 1
+        return out
+
+    assert by_client() == {"gone.main": 3, "stays.main": 2}
+    frontend(FRONTEND, [gone], "invalidate")
+    wait_for(lambda: not [a for a in collector_ads(condor, "glideclient")
+                          if a["Name"] == gone["Name"]], "the request ad withdrawn")
+    frontend(FRONTEND, [stays])
+    f.clock = lambda: t0 + grace - 1
+    report = f.cycle(entries)
+    assert report.orphaned == []
+    assert report.removed == {}
+    assert by_client() == {"gone.main": 3, "stays.main": 2}
+    # The clock survives a restart through the state file.
+    f.close()
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}],
+                                      orphan_grace_s=grace))
+    f.start()
+    f.clock = lambda: t0 + grace
+    report = f.cycle(entries)
+    assert report.orphaned == [("E", f"{FRONTEND}@gwms.test", "gone.main")]
+    assert report.removed == {("E", "request gone for longer than the orphan grace period"): 3}
+    assert report.submitted == {}
+    assert by_client() == {"stays.main": 2}
+    f.close()
+
+
+def test_orphan_grace_restarts_when_the_state_file_is_lost(condor: pcmod.PersonalCondor,
+                                                          factory_name: str, frontend: Any,
+                                                          tmp_path: Path) -> None:
+    grace = 100
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}],
+                                      orphan_grace_s=grace))
+    f.start()
+    ad = request_ad("E", factory_name, 2, 5, client="lost.main")
+    frontend(FRONTEND, [ad])
+    t0 = time.time()
+    f.clock = lambda: t0
+    f.cycle(entries)
+    frontend(FRONTEND, [ad], "invalidate")
+    wait_for(lambda: not [a for a in collector_ads(condor, "glideclient")
+                          if a["Name"] == ad["Name"]], "the request ad withdrawn")
+    f.close()
+    f.cfg.state_path.unlink()
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}],
+                                      orphan_grace_s=grace))
+    assert any("rebuilt" in n for n in f.start())
+    for t, removed in [(t0 + 5 * grace, {}), (t0 + 6 * grace - 1, {})]:
+        f.clock = lambda t=t: t
+        assert f.cycle(entries).removed == removed
+    f.clock = lambda: t0 + 6 * grace
+    assert sum(f.cycle(entries).removed.values()) == 2
+    assert live(queue(factory_name, condor)) == []
+    f.close()
+
+
 @pytest.mark.slow
 def test_held_glideins_released_then_removed(condor: pcmod.PersonalCondor, factory_name: str,
                                              frontend: Any, tmp_path: Path) -> None:
