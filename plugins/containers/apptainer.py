@@ -12,6 +12,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gwms_core import hookimpl
+from gwms_core.containers import (
+    DEFAULT_ALLOWED_PREFIXES,
+    Mode,
+    StartdSpec,
+    combine,
+    glidein_params,
+    startd_config,
+)
 from gwms_core.types import ContainerRuntime
 
 SCHEMA: dict[str, Any] = {
@@ -30,51 +38,42 @@ SCHEMA: dict[str, Any] = {
             "default": ["/cvmfs/"],
             "description": "Images must start with one of these.",
         },
-        "binds": {"type": "array", "items": {"type": "string"}, "default": []},
+        "binds": {"type": "array", "items": {"type": "string"}, "default": [],
+                  "description": "Bind specs src[:dst[:opts]] (SINGULARITY_BIND_EXPR)."},
         "target_dir": {"type": "string", "default": "/srv"},
-        "extra_arguments": {"type": "string", "default": ""},
+        "extra_arguments": {"type": "string", "default": "",
+                            "description": "Extra runtime arguments; --nv is dropped "
+                                           "(HTCondor adds it for jobs given GPUs)."},
     },
 }
 
 
-def _classad_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 class HTCondorLaunched:
-    """Startd configuration for container jobs."""
+    """Startd configuration for container jobs (rendered on the glidein by
+    ``glidein/lib/container.sh``; :func:`gwms_core.containers.startd_config` is the same
+    rendering in Python)."""
 
     def __init__(self, binary_name: str) -> None:
         self.binary_name = binary_name
 
     def startd_config(self, options: Mapping[str, Any]) -> Mapping[str, str]:
-        """Knobs: which jobs run in a container, which image, binds, target dir, GPUs."""
-        defaults: Mapping[str, str] = options.get("default_images", {})
-        image = "TARGET.ContainerImage"
-        if defaults:
-            by_os = " : ".join(
-                f"(MY.GLIDEIN_OS =?= {_classad_string(os)}) ? {_classad_string(img)}"
-                for os, img in sorted(defaults.items())
-            )
-            image = f"ifThenElse(isUndefined(TARGET.ContainerImage), ({by_os} : undefined), " \
-                    "TARGET.ContainerImage)"
-        allowed = options.get("allowed_image_prefixes", ["/cvmfs/"])
-        allow = " || ".join(
-            f"substr(SINGULARITY_IMAGE_EXPR_VALUE, 0, {len(p)}) == {_classad_string(p)}"
-            for p in allowed
-        ) or "true"
-        extra = str(options.get("extra_arguments", ""))
-        out = {
-            "SINGULARITY": str(options.get("binary") or self.binary_name),
-            "SINGULARITY_JOB": "!isUndefined(SINGULARITY_IMAGE_EXPR)",
-            "SINGULARITY_IMAGE_EXPR": image,
-            "SINGULARITY_TARGET_DIR": str(options.get("target_dir", "/srv")),
-            "SINGULARITY_BIND_EXPR": _classad_string(",".join(options.get("binds", []))),
-            "SINGULARITY_EXTRA_ARGUMENTS": extra,
-            "SINGULARITY_USE_PID_NAMESPACES": "False",
-            "GWMS_CONTAINER_IMAGE_ALLOWED": allow,
-        }
-        return out
+        """Knobs for a node where every configured image runs, with the VO's policy."""
+        policy = str(options.get("policy", "preferred"))
+        mode = combine(policy, "optional") if policy != "never" else Mode.NONE
+        spec = StartdSpec(
+            use=mode is not Mode.NONE, mode=mode,
+            binary=str(options.get("binary") or self.binary_name),
+            images=dict(options.get("default_images", {})),
+            allowed_prefixes=tuple(options.get("allowed_image_prefixes",
+                                               DEFAULT_ALLOWED_PREFIXES)),
+            binds=tuple(options.get("binds", ())),
+            target_dir=str(options.get("target_dir", "/srv")),
+            extra_arguments=str(options.get("extra_arguments", "")))
+        return startd_config(spec)
+
+    def glidein_params(self, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """The glidein parameters carrying the VO's settings (frontend -> glidein)."""
+        return glidein_params(options)
 
 
 @hookimpl

@@ -12,9 +12,11 @@ def test_startd_config_default_image_per_os_and_binds() -> None:
                             "binds": ["/cvmfs", "/etc/grid-security"],
                             "allowed_image_prefixes": ["/cvmfs/"]})
     assert cfg["SINGULARITY"] == "apptainer"
-    assert 'MY.GLIDEIN_OS =?= "rhel9"' in cfg["SINGULARITY_IMAGE_EXPR"]
-    assert '"/cvmfs/img/el9"' in cfg["SINGULARITY_IMAGE_EXPR"]
-    assert cfg["SINGULARITY_BIND_EXPR"] == '"/cvmfs,/etc/grid-security"'
+    assert cfg["SINGULARITY_IMAGE_EXPR"] == "$(GWMS_CONTAINER_IMAGE)"
+    assert 'TARGET.REQUIRED_OS =?= "rhel9"' in cfg["GWMS_CONTAINER_IMAGE"]
+    assert '"/cvmfs/img/el9"' in cfg["GWMS_CONTAINER_IMAGE"]
+    # HTCondor reads a space-separated list
+    assert cfg["SINGULARITY_BIND_EXPR"] == '"/cvmfs /etc/grid-security"'
 
 
 def test_singularity_name_uses_its_binary() -> None:
