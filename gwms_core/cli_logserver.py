@@ -2,8 +2,16 @@
 
 Verbs: ``serve``, ``keygen`` (the HMAC key the factory and the server share),
 ``token`` (mint an upload token for one entry/glidein, as the factory does),
-``user`` (add or replace a viewer/admin in the users file), ``retention`` (apply
-the retention policy once), ``reindex`` (rebuild the index from the stored files).
+``user`` (add or replace a viewer/admin in the users file), ``hash-password`` (a users
+file hash for inventories), ``validate`` (check a configuration or users file without
+serving), ``retention`` (apply the retention policy once), ``reindex`` (rebuild the
+index from the stored files).
+
+``serve --config FILE`` reads the options from a YAML file whose keys are the long
+option names with ``_`` for ``-`` (``listen``, ``data_dir``, ``key_file``,
+``users_file``, ``cert``, ``cert_key``, ``max_upload_bytes``, ``retention_days``,
+``retention_bytes``, ``redact``, ``index``, ``public_metrics``); options given on the
+command line win.
 """
 
 from __future__ import annotations
@@ -44,21 +52,130 @@ def _config(args: argparse.Namespace) -> object:
         public_metrics=args.public_metrics)
 
 
+#: Keys of a ``--config`` file and their types (the long options' dest names).
+CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
+    "listen": str, "data_dir": str, "index": str, "key_file": str, "users_file": str,
+    "cert": str, "cert_key": str, "max_upload_bytes": int,
+    "retention_days": (int, float), "retention_bytes": int, "redact": list,
+    "public_metrics": bool,
+}
+_SERVE_DEFAULTS = {"listen": "127.0.0.1:8443", "max_upload_bytes": 16 * 1024 * 1024,
+                   "retention_days": 30.0, "retention_bytes": 50 * 1024**3, "redact": [],
+                   "public_metrics": False, "index": None, "users_file": None,
+                   "cert": None, "cert_key": None, "data_dir": None, "key_file": None}
+
+
+def read_config_file(path: str | Path) -> dict[str, object]:
+    """The options of a ``--config`` YAML file; ValueError naming the file and key."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of options")
+    for key, value in data.items():
+        if key not in CONFIG_KEYS:
+            raise ValueError(f"{path}: unknown key {key!r} "
+                             f"(known: {', '.join(sorted(CONFIG_KEYS))})")
+        want = CONFIG_KEYS[key]
+        if value is not None and (not isinstance(value, want)
+                                  or (isinstance(value, bool) and want is not bool)):
+            raise ValueError(f"{path}: {key}: wrong type {type(value).__name__}")
+        if key == "redact" and isinstance(value, list) and \
+                not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{path}: redact: expected a list of strings")
+    return dict(data)
+
+
+def _apply_config(args: argparse.Namespace) -> None:
+    """Fill options not given on the command line from ``--config`` and the defaults."""
+    data = read_config_file(args.config) if getattr(args, "config", None) else {}
+    for key, default in _SERVE_DEFAULTS.items():
+        if getattr(args, key, None) in (None, []):
+            setattr(args, key, data.get(key, default))
+    for key in ("data_dir", "key_file"):
+        if not getattr(args, key):
+            raise ValueError(f"--{key.replace('_', '-')} (or {key} in --config) is required")
+
+
+def _server_config(args: argparse.Namespace) -> object:
+    """The server configuration from the options, checked completely (files read,
+    TLS certificate and key loaded, redaction patterns compiled)."""
+    import re
+    import ssl
+
+    from gwms_core.logserver.server import ServerConfig
+
+    _apply_config(args)
+    config = _config(args)
+    assert isinstance(config, ServerConfig)
+    if config.certfile is None and not config.insecure_http:
+        raise ValueError("--cert is required (HTTPS); --insecure-http only for local tests")
+    if config.certfile is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(str(config.certfile),
+                                str(config.keyfile) if config.keyfile else None)
+        except ssl.SSLError as exc:
+            raise ValueError(f"TLS certificate/key unusable: {exc.reason}") from None
+    for pattern in config.redact_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"redact pattern {pattern!r}: {exc}") from None
+    return config
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server in the foreground."""
     from gwms_core.logserver.server import ServerConfig, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        config = _config(args)
+        config = _server_config(args)
     except (OSError, ValueError) as exc:
         _err(f"error: {exc}")
         return EXIT_INVALID
     assert isinstance(config, ServerConfig)
-    if config.certfile is None and not config.insecure_http:
-        _err("error: --cert is required (HTTPS); --insecure-http only for local tests")
-        return EXIT_INVALID
     run(config)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a ``--config`` file (and every file it names) or a users file; serve nothing."""
+    from gwms_core.logserver.users import load_users
+
+    try:
+        if args.users_file and not args.config:
+            users = load_users(args.users_file)
+            sys.stdout.write(f"{args.users_file}: {len(users)} user(s)\n")
+            return EXIT_OK
+        if not args.config:
+            _err("error: give --config FILE or --users-file FILE")
+            return EXIT_INVALID
+        for key in _SERVE_DEFAULTS:
+            if not hasattr(args, key):
+                setattr(args, key, None)
+        args.insecure_http = False
+        _server_config(args)
+    except (OSError, ValueError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+    sys.stdout.write(f"{args.config}: valid\n")
+    return EXIT_OK
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Print a users-file hash of the password read from stdin (for inventories)."""
+    from gwms_core.logserver.users import hash_password
+
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        _err("error: password shorter than 8 characters")
+        return EXIT_INVALID
+    sys.stdout.write(hash_password(password) + "\n")
     return EXIT_OK
 
 
@@ -157,13 +274,15 @@ def cmd_user(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _storage_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", required=True, help="directory of stored logs and index")
+def _storage_args(p: argparse.ArgumentParser, serve: bool = False) -> None:
+    # serve: defaults come from --config, then _SERVE_DEFAULTS (see _apply_config)
+    p.add_argument("--data-dir", required=not serve,
+                   help="directory of stored logs and index")
     p.add_argument("--index", help="index URL: sqlite:PATH (default DATA_DIR/index.sqlite)")
-    p.add_argument("--retention-days", type=float, default=30.0,
+    p.add_argument("--retention-days", type=float, default=None if serve else 30.0,
                    help="delete a glidein's logs this long after its last upload "
                         "(0: never; default 30)")
-    p.add_argument("--retention-bytes", type=int, default=50 * 1024**3,
+    p.add_argument("--retention-bytes", type=int, default=None if serve else 50 * 1024**3,
                    help="keep at most this many bytes, oldest go first (0: no limit)")
 
 
@@ -175,21 +294,32 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     v = verbs.add_parser("serve", help="run the log server in the foreground")
-    _storage_args(v)
-    v.add_argument("--key-file", required=True, help="HMAC key file shared with the factory")
+    v.add_argument("--config", help="YAML file of these options (command line wins)")
+    _storage_args(v, serve=True)
+    v.add_argument("--key-file", help="HMAC key file shared with the factory (required)")
     v.add_argument("--users-file", help="viewer accounts (see 'gwms logserver user')")
-    v.add_argument("--listen", default="127.0.0.1:8443", help="HOST:PORT (default %(default)s)")
+    v.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8443)")
     v.add_argument("--cert", help="PEM certificate (chain) for HTTPS")
     v.add_argument("--cert-key", help="PEM private key, if not in --cert")
     v.add_argument("--insecure-http", action="store_true",
                    help="serve plain HTTP (local tests only)")
-    v.add_argument("--max-upload-bytes", type=int, default=16 * 1024 * 1024,
-                   help="largest upload body (default %(default)s)")
+    v.add_argument("--max-upload-bytes", type=int,
+                   help="largest upload body (default 16 MiB)")
     v.add_argument("--redact", action="append", default=[], metavar="REGEX",
                    help="extra pattern to redact before storing (repeatable)")
-    v.add_argument("--public-metrics", action="store_true",
+    v.add_argument("--public-metrics", action="store_const", const=True, default=None,
                    help="serve /metrics without login")
     v.set_defaults(func=cmd_serve)
+
+    v = verbs.add_parser("validate", help="check a --config file (and the key, users, "
+                                          "certificate files it names) or a users file")
+    v.add_argument("--config", help="YAML configuration as for 'serve --config'")
+    v.add_argument("--users-file", help="a users file alone")
+    v.set_defaults(func=cmd_validate)
+
+    v = verbs.add_parser("hash-password", help="print a users-file password hash "
+                                               "(password on stdin)")
+    v.set_defaults(func=cmd_hash_password)
 
     v = verbs.add_parser("keygen", help="create the shared HMAC key file (mode 0600)")
     v.add_argument("--key-file", required=True)

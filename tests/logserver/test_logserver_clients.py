@@ -155,3 +155,68 @@ def test_command_line_end_to_end(tmp_path: Path) -> None:
     assert not (data / "logs" / "ce1" / "g1").exists()
     r = run("serve", "--data-dir", str(data), "--key-file", str(key_file))
     assert r.returncode == 1 and "--cert is required" in r.stderr
+
+
+def test_config_file_validate_and_hash_password(tmp_path: Path) -> None:
+    """What the Ansible role relies on: a YAML configuration checked by ``validate``
+    (every file it names read, the TLS pair loaded) before it is written, hashes for the
+    users file made from stdin, and ``serve --config`` serving with it."""
+    gwms = [sys.executable, "-m", "gwms_core.cli", "logserver"]
+    run = lambda *a, **kw: subprocess.run([*gwms, *a], capture_output=True, text=True,  # noqa: E731
+                                          timeout=120, **kw)
+    key_file, users = tmp_path / "logs.key", tmp_path / "users"
+    assert run("keygen", "--key-file", str(key_file)).returncode == 0
+    r = run("hash-password", input="a-viewer-password\n")
+    assert r.returncode == 0 and "a-viewer-password" not in r.stdout
+    from gwms_core.logserver.users import check_password
+    assert check_password("a-viewer-password", r.stdout.strip())
+    assert run("hash-password", input="short\n").returncode == 1
+    users.write_text(f"ops:viewer:{r.stdout.strip()}\n")
+    assert run("validate", "--users-file", str(users)).returncode == 0
+    bad_users = tmp_path / "bad-users"
+    bad_users.write_text("ops:root:x\n")
+    r = run("validate", "--users-file", str(bad_users))
+    assert r.returncode == 1 and "bad-users:1" in r.stderr
+    cert, key = make_cert(tmp_path)
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = {"listen": f"127.0.0.1:{port}", "data_dir": str(tmp_path / "data"),
+              "key_file": str(key_file), "users_file": str(users), "cert": str(cert),
+              "cert_key": str(key), "retention_days": 7, "redact": ["site-secret-[0-9]+"],
+              "public_metrics": True}
+    good = tmp_path / "logserver.yaml"
+    good.write_text(json.dumps(config))  # JSON is YAML
+    r = run("validate", "--config", str(good))
+    assert r.returncode == 0, r.stderr
+    for change, message in [({"listen": 8443}, "listen: wrong type"),
+                            ({"colour": "blue"}, "unknown key 'colour'"),
+                            ({"cert_key": str(cert)}, "TLS certificate/key unusable"),
+                            ({"users_file": str(bad_users)}, "bad-users:1"),
+                            ({"key_file": str(tmp_path / "none")}, "none"),
+                            ({"redact": ["("]}, "redact pattern"),
+                            ({"cert": None}, "--cert is required")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(json.dumps({**config, **change}))
+        r = run("validate", "--config", str(bad))
+        assert r.returncode == 1 and message in r.stderr, (change, r.stderr)
+    server = subprocess.Popen([*gwms, "serve", "--config", str(good)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        import ssl
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=str(cert))
+        body = ""
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics",
+                                            context=ctx, timeout=10) as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert "gwms_logserver_uploads_total" in body  # public_metrics from the file
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
