@@ -137,7 +137,7 @@ gwms_container_image_expr() {
   while read -r name image; do
     [[ -n $name && $name != default ]] || continue
     inner="ifThenElse(TARGET.REQUIRED_OS =?= $(gwms_container_classad_string "$name"), $(gwms_container_classad_string "$image"), ${inner})"
-  done < <(sort -r "$file")
+  done < <(LC_ALL=C sort -r "$file")
   printf 'ifThenElse(isString(TARGET.SingularityImage), TARGET.SingularityImage, %s)' "$inner"
 }
 
