@@ -162,6 +162,9 @@ class StartdSpec:
     binds: tuple[str, ...] = ()
     target_dir: str = "/srv"
     extra_arguments: str = ""
+    #: The runtime runs without a setuid starter (user namespaces): condor_ssh_to_job
+    #: must then enter only the user namespace (``SINGULARITY_IS_SETUID = False``).
+    unprivileged: bool = True
 
 
 def classad_string(text: str) -> str:
@@ -224,5 +227,6 @@ def startd_config(spec: StartdSpec) -> dict[str, str]:
         "SINGULARITY_BIND_EXPR": classad_string(" ".join(spec.binds)),
         "SINGULARITY_EXTRA_ARGUMENTS": classad_string(strip_nv(spec.extra_arguments)),
         "SINGULARITY_USE_PID_NAMESPACES": "False",
+        "SINGULARITY_IS_SETUID": "False" if spec.unprivileged else "True",
         "SINGULARITY_IGNORE_MISSING_BIND_TARGET": "True",
     }

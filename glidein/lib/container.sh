@@ -175,12 +175,14 @@ gwms_container_strip_nv() {
   printf '%s' "$out"
 }
 
-# gwms_container_config USE MODE BINARY IMAGES_FILE PREFIXES BINDS TARGET_DIR EXTRA_ARGS
+# gwms_container_config USE MODE BINARY IMAGES_FILE PREFIXES BINDS TARGET_DIR EXTRA_ARGS UNPRIV
 # Print the startd configuration fragment. USE is true when the runtime works and the
 # mode lets jobs run in it (optional, preferred, required); MODE the combined mode;
 # BINARY the runtime; IMAGES_FILE the reachable images ("name image" lines); PREFIXES the
 # comma-separated allow-list; BINDS comma-separated bind specs; TARGET_DIR the job's
-# directory inside the image; EXTRA_ARGS the VO's extra runtime arguments.
+# directory inside the image; EXTRA_ARGS the VO's extra runtime arguments; UNPRIV true when
+# the runtime runs without its setuid starter (condor_ssh_to_job then enters only the user
+# namespace: SINGULARITY_IS_SETUID = False).
 #
 # Jobs that run in a container (SINGULARITY_JOB):
 #   optional   the job names an image (SingularityImage)
@@ -190,6 +192,7 @@ gwms_container_strip_nv() {
 # every job that names an image (it would run in the host's OS instead).
 gwms_container_config() {
   local use=$1 mode=$2 binary=$3 images=$4 prefixes=$5 binds=$6 target=$7 extra=$8
+  local unpriv=${9:-true}
   local job gate bind_list=''
   printf '# Containers (glidein/lib/container.sh): mode %s, in use: %s\n' "$mode" "$use"
   if [[ $use != true ]]; then
@@ -223,6 +226,7 @@ gwms_container_config() {
   printf 'SINGULARITY_EXTRA_ARGUMENTS = %s\n' \
     "$(gwms_container_classad_string "$(gwms_container_strip_nv "$extra")")"
   printf 'SINGULARITY_USE_PID_NAMESPACES = False\n'
+  printf 'SINGULARITY_IS_SETUID = %s\n' "$([[ $unpriv == true ]] && printf False || printf True)"
   printf 'SINGULARITY_IGNORE_MISSING_BIND_TARGET = True\n'
 }
 

@@ -152,7 +152,8 @@ main() {
   fi
   advertise "$use" "$mode" "$reason"
   gwms_container_config "$use" "$mode" "$binary" "$images_ok" "$prefixes" "$binds" \
-    "$target" "$extra" >"${work}/condor_config.d/50-container.config"
+    "$target" "$extra" "$([[ $run_mode == unprivileged ]] && printf true || printf false)" \
+    >"${work}/condor_config.d/50-container.config"
 
   if [[ $mode == conflict ]]; then
     gwms_log error "container policies conflict (VO ${vo}, entry ${entry}): node not usable"

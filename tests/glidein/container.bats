@@ -111,6 +111,7 @@ fragment() { cat "$GWMS_WORK_DIR/condor_config.d/50-container.config"; }
   [ "$(gwms_attr_get GLIDEIN_CONTAINER_ERROR)" = "" ]
   fragment | grep -qx "SINGULARITY = $BATS_TEST_TMPDIR/bin/apptainer"
   fragment | grep -qx 'SINGULARITY_EXTRA_ARGUMENTS = "--userns --cleanenv"'
+  fragment | grep -qx 'SINGULARITY_IS_SETUID = False'
   fragment | grep -qF "ifThenElse(isString(TARGET.SingularityImage), TARGET.SingularityImage, \"${IMG}\")"
   ! fragment | grep -q 'el9'
   # the unreachable image is reported in the JSON log, the outside one too
@@ -127,6 +128,7 @@ fragment() { cat "$GWMS_WORK_DIR/condor_config.d/50-container.config"; }
   [ "$(gwms_attr_get GLIDEIN_CONTAINER_UNPRIVILEGED)" = false ]
   [ "$(gwms_attr_get HAS_SINGULARITY)" = true ]
   fragment | grep -qx 'SINGULARITY_EXTRA_ARGUMENTS = ""'
+  fragment | grep -qx 'SINGULARITY_IS_SETUID = True'
   fragment | grep -qx 'SINGULARITY_JOB = isString(TARGET.SingularityImage)'
 }
 
