@@ -47,7 +47,9 @@ def _identity(settings: Any, given: str | None) -> str:
     return f"{getpass.getuser()}@{domains[0]}" if domains else getpass.getuser()
 
 
-def _frontend(path: str, dry: bool, identity: str | None = None) -> Any:
+def _frontend(path: str, dry: bool, identity: str | None = None,
+              state_file: str | None = None) -> Any:
+    """The service object; a dry one reads the state file but never writes it."""
     from gwms_core.frontend.credentials import credential_params
     from gwms_core.frontend.service import Frontend, HTCondorPools, HTCondorWms
 
@@ -56,8 +58,14 @@ def _frontend(path: str, dry: bool, identity: str | None = None) -> Any:
     params = None
     if settings.credentials and not dry:
         params = credential_params(settings.credentials, _identity(settings, identity))
-    return Frontend(settings=settings, pools=HTCondorPools(), wms=_DryWms(wms) if dry else wms,
-                    params=params)
+    fe = Frontend(settings=settings, pools=HTCondorPools(), wms=_DryWms(wms) if dry else wms,
+                  params=params, state_path=state_file or None)
+    problem = fe.load_state()
+    if problem:
+        logging.getLogger("gwms.frontend").warning("%s", problem)
+    if dry:
+        fe.state_path = None
+    return fe
 
 
 def _summary(result: Any) -> str:
@@ -74,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         stream=sys.stderr)
     log = logging.getLogger("gwms.frontend")
     try:
-        fe = _frontend(args.config, dry=False, identity=args.identity)
+        fe = _frontend(args.config, dry=False, identity=args.identity,
+                       state_file=args.state_file)
     except ConfigError as exc:
         for p in exc.problems:
             sys.stderr.write(f"error: {p}\n")
@@ -87,9 +96,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    metrics = None
+    if args.metrics_port is not None:
+        from gwms_core.frontend.metrics import FrontendMetrics
+        from gwms_core.metrics import start_http_server
+
+        metrics = FrontendMetrics()
+        server, _ = start_http_server(metrics.registry, args.metrics_host, args.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", *server.server_address[:2])
     interval = args.interval or fe.settings.cycle_seconds
     while True:
         result = fe.cycle()
+        if metrics is not None:
+            metrics.observe(result)
         log.info("cycle: %s", _summary(result))
         for problem in result.problems:
             log.warning("%s", problem)
@@ -102,7 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from gwms_core.config import ConfigError
 
     try:
-        fe = _frontend(args.config, dry=True)
+        fe = _frontend(args.config, dry=True, state_file=args.state_file)
     except ConfigError as exc:
         for p in exc.problems:
             sys.stderr.write(f"error: {p}\n")
@@ -143,8 +162,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     run.add_argument("--identity", help="this frontend's identity at the WMS collector, "
                      "for sealing credentials (default: USER@trust domain of the first "
                      "credential)")
+    run.add_argument("--state-file", metavar="PATH",
+                     help="keep the removal history in PATH across restarts (JSON, written "
+                     "atomically after every cycle; default: not kept)")
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="serve Prometheus metrics on PORT (0: any free port; default: off)")
+    run.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                     help="address the metrics endpoint listens on (default: 127.0.0.1)")
     run.set_defaults(func=cmd_run)
     st = verbs.add_parser("status", help="one dry cycle: per-entry jobs, glideins, requests")
     st.add_argument("config", metavar="FRONTEND_YAML")
     st.add_argument("--json", action="store_true")
+    st.add_argument("--state-file", metavar="PATH",
+                    help="read the removal history of `run --state-file` (never written)")
     st.set_defaults(func=cmd_status)

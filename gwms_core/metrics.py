@@ -116,6 +116,8 @@ FACTORY_LAST_CYCLE_SECONDS = declare("gwms_factory_last_cycle_duration_seconds",
 FACTORY_CYCLES = declare("gwms_factory_cycles_total", _C,
                          "Factory cycles, by result.", ("result",))
 
+# Frontend: the families gwms_core.frontend.metrics.FrontendMetrics exports (a test
+# renders it and compares).
 FRONTEND_IDLE_JOBS = declare("gwms_frontend_idle_jobs", _G,
                              "Idle user jobs matching a group.", ("group",))
 FRONTEND_RUNNING_JOBS = declare("gwms_frontend_running_jobs", _G,
@@ -133,6 +135,18 @@ FRONTEND_CYCLE_SECONDS = declare("gwms_frontend_cycle_duration_seconds", _H,
                                  "Duration of one frontend cycle.")
 FRONTEND_CYCLES = declare("gwms_frontend_cycles_total", _C,
                           "Frontend cycles, by result (ok, error).", ("result",))
+FRONTEND_ENTRIES = declare("gwms_frontend_entries", _G,
+                           "Factory entries the frontend reads from the WMS collector.")
+FRONTEND_MATCHED_IDLE = declare("gwms_frontend_matched_idle_jobs", _G,
+                                "Idle jobs matching an entry (each counted once per entry), "
+                                "by group and entry.", ("group", "entry"))
+FRONTEND_UNMATCHED_IDLE = declare("gwms_frontend_unmatched_idle_jobs", _G,
+                                  "Idle jobs of a group that match no entry.", ("group",))
+FRONTEND_REMOVAL_LEVEL = declare("gwms_frontend_removal_level", _G,
+                                 "Requested removal (0 NO, 1 WAIT, 2 IDLE, 3 ALL), by group "
+                                 "and entry.", ("group", "entry"))
+FRONTEND_ERRORS = declare("gwms_frontend_errors_total", _C,
+                          "Problems reported by frontend cycles, by reason.", ("reason",))
 
 LOGSERVER_UPLOADS = declare("gwms_logserver_uploads_total", _C,
                             "Log uploads, by result (stored, refused).", ("result",))

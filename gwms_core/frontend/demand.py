@@ -52,6 +52,7 @@ __all__ = [
 
 _CPUS = "RequestCpus"
 _MEMORY = "RequestMemory"
+_GPUS = "RequestGPUs"
 
 
 # --------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def group_jobs(
     now: int,
     old_idle_age: int = 600,
 ) -> list[JobGroup]:
-    """Group idle and running jobs by the values of ``attrs`` plus cores and memory.
+    """Group idle and running jobs by the values of ``attrs`` plus cores, memory and GPUs.
 
     ``attrs`` is normally :attr:`MatchExpression.job_attrs`. Jobs in other states than idle
     (1) and running (2) are ignored. An idle job whose ``entered_status`` is more than
@@ -93,6 +94,10 @@ def group_jobs(
         if name.lower() not in seen:
             seen.add(name.lower())
             names.append(name)
+    # Unless the expression reads it, RequestGPUs is read apart, by its exact name: most
+    # jobs lack it, and a missing key would send them down the case-insensitive slow path.
+    gpus_apart = _GPUS.lower() not in seen
+    key_names = (*names, _GPUS) if gpus_apart else tuple(names)
     getter = operator.itemgetter(*names)
     old_cut = now - old_idle_age
     counts: dict[tuple[Any, ...], list[int]] = {}
@@ -106,6 +111,8 @@ def group_jobs(
             key = getter(job_attrs)
         except KeyError:
             key = tuple(lookup_attr(job_attrs, n) for n in names)
+        if gpus_apart:
+            key = (*key, job_attrs.get(_GPUS, 0))
         try:
             slot = counts.get(key)
         except TypeError:  # an unhashable value (a list or a nested ad)
@@ -124,13 +131,15 @@ def group_jobs(
     groups = []
     for key, (idle, old_idle, running) in counts.items():
         raw = originals.get(key, key)
-        values = {n: v for n, v in zip(names, raw, strict=True) if v is not MISSING}
+        values = {n: v for n, v in zip(key_names, raw, strict=True)
+                  if v is not MISSING}
         groups.append(
             JobGroup(
                 key=key,
                 attrs=values,
                 cpus=max(1, _as_count(lookup_attr(values, _CPUS), 1)),
                 memory=max(0, _as_count(lookup_attr(values, _MEMORY), 0)),
+                gpus=max(0, _as_count(lookup_attr(values, _GPUS), 0)),
                 idle=idle,
                 old_idle=old_idle,
                 running=running,
@@ -148,27 +157,33 @@ def is_usable_idle(glidein: Glidein, min_memory: int) -> bool:
 
     A static slot is idle when it runs nothing. A partitionable slot is idle when it runs
     nothing (not yet partitioned), or when it still has at least one core and at least
-    ``min_memory`` MB free: idle cores without enough memory are not usable.
+    ``min_memory`` MB free: idle cores without enough memory are not usable. A glidein
+    that has GPUs must also still have a free GPU: GPU glideins exist for GPU jobs, and
+    cores left beside claimed GPUs are not counted as an idle glidein.
     """
     if glidein.running_jobs == 0:
         return True
     if not glidein.partitionable:
         return False
+    if glidein.total_gpus > 0 and glidein.idle_gpus <= 0:
+        return False
     return glidein.idle_cpus > 0 and glidein.idle_memory >= min_memory
 
 
 def count_glideins(glideins: Iterable[Glidein], min_memory: int) -> dict[str, GlideinCounts]:
-    """Count registered, usable idle and running glideins (and their cores) per entry."""
+    """Count registered, usable idle and running glideins (their cores, GPUs) per entry."""
     acc: dict[str, list[int]] = {}
     for g in glideins:
         c = acc.get(g.entry)
         if c is None:
-            c = acc[g.entry] = [0, 0, 0, 0, 0, 0]
+            c = acc[g.entry] = [0, 0, 0, 0, 0, 0, 0, 0]
         c[0] += 1
         c[3] += g.total_cpus
+        c[6] += g.total_gpus
         if is_usable_idle(g, min_memory):
             c[1] += 1
             c[4] += g.idle_cpus
+            c[7] += g.idle_gpus
         if g.running_jobs > 0:
             c[2] += 1
             c[5] += g.total_cpus - g.idle_cpus
@@ -180,6 +195,8 @@ def count_glideins(glideins: Iterable[Glidein], min_memory: int) -> dict[str, Gl
             total_cores=c[3],
             idle_cores=c[4],
             running_cores=c[5],
+            total_gpus=c[6],
+            idle_gpus=c[7],
         )
         for entry, c in acc.items()
     }
@@ -210,11 +227,14 @@ class EntryDemand:
     prop_cores: float = 0.0
     #: Old idle jobs' cores, same weighting.
     prop_old_cores: float = 0.0
+    #: GPUs of those jobs, same weighting.
+    prop_gpus: float = 0.0
     #: Idle jobs that match only this entry (``hereonly``).
     hereonly_idle: int = 0
-    #: Glideins needed for the idle jobs: ``ceil(prop_cores / GLIDEIN_CPUS)``.
+    #: Glideins needed for the idle jobs: ``ceil(prop_cores / GLIDEIN_CPUS)``, or
+    #: ``ceil(prop_gpus / GLIDEIN_GPUs)`` if more at an entry with GPUs.
     glideins: int = 0
-    #: Glideins needed for the old idle jobs: ``ceil(prop_old_cores / GLIDEIN_CPUS)``.
+    #: Glideins needed for the old idle jobs, the same way.
     old_glideins: int = 0
 
 
@@ -231,13 +251,16 @@ def proportional_demand(
     """Split each group's idle jobs evenly over the entries it matches.
 
     A job matching k entries counts 1/k to each; its cores count the same way and are
-    turned into glideins with the entry's ``GLIDEIN_CPUS``. Returns the demand per entry (in
+    turned into glideins with the entry's ``GLIDEIN_CPUS``; at an entry with GPUs
+    (``GLIDEIN_GPUs`` > 0) its GPUs too, and the entry needs the larger number of glideins.
+    Returns the demand per entry (in
     ``entries`` order) and the number of idle jobs that match no entry.
     """
     n_e = len(entries)
     idle = np.fromiter((g.idle for g in groups), np.float64, len(groups))
     old = np.fromiter((g.old_idle for g in groups), np.float64, len(groups))
     cpus = np.fromiter((g.cpus for g in groups), np.float64, len(groups))
+    gpus = np.fromiter((g.gpus for g in groups), np.float64, len(groups))
     k = matches.sum(axis=1)
     unmatched = int(idle[k == 0].sum())
     rows, cols = np.nonzero(matches)
@@ -246,6 +269,8 @@ def proportional_demand(
     prop_idle = np.bincount(cols, share, n_e)
     prop_cores = np.bincount(cols, share * cpus[rows], n_e)
     prop_old_cores = np.bincount(cols, old_share * cpus[rows], n_e)
+    prop_gpus = np.bincount(cols, share * gpus[rows], n_e)
+    prop_old_gpus = np.bincount(cols, old_share * gpus[rows], n_e)
     matched = np.bincount(cols, idle[rows], n_e)
     only = k[rows] == 1
     hereonly = np.bincount(cols[only], idle[rows][only], n_e)
@@ -253,15 +278,21 @@ def proportional_demand(
     for e, entry in enumerate(entries):
         size = max(1, entry.cpus)
         pc, poc = float(prop_cores[e]), float(prop_old_cores[e])
+        pg, pog = float(prop_gpus[e]), float(prop_old_gpus[e])
+        need, old_need = _ceil(pc / size), _ceil(poc / size)
+        if entry.gpus > 0:
+            need = max(need, _ceil(pg / entry.gpus))
+            old_need = max(old_need, _ceil(pog / entry.gpus))
         out.append(
             EntryDemand(
                 matched_idle=int(matched[e]),
                 prop_idle=float(prop_idle[e]),
                 prop_cores=pc,
                 prop_old_cores=poc,
+                prop_gpus=pg,
                 hereonly_idle=int(hereonly[e]),
-                glideins=_ceil(pc / size),
-                old_glideins=_ceil(poc / size),
+                glideins=need,
+                old_glideins=old_need,
             )
         )
     return out, unmatched
@@ -386,6 +417,10 @@ def choose_removal(
     glidein has been registered for more than ``auto_all_cycles`` cycles, ALL. Configured:
     ``config.type`` once there has been no idle job for more than ``config.wait`` cycles (at
     once with ``requests_tracking``). The higher of the two wins; ``disable`` gives NO.
+
+    ``ALL`` lets the factory remove started glideins, and the factory cannot tell which
+    of them run jobs; so while any glidein of the entry runs a job, ``ALL`` is lowered to
+    ``IDLE`` (which removes only glideins still waiting in the site queue).
     """
     no_idle = history.no_idle_jobs + 1 if matched_idle == 0 else 0
     all_idle = history.all_glideins_idle + 1 if counts.idle >= counts.total else 0
@@ -406,9 +441,15 @@ def choose_removal(
     if config.type is not RemovalLevel.NO and (config.requests_tracking or no_idle > config.wait):
         configured = config.type
     if auto > configured:
-        return auto, 0, new_history
+        return _spare_busy(auto, counts), 0, new_history
     margin = config.margin if configured is not RemovalLevel.NO and config.requests_tracking else 0
-    return configured, max(0, margin), new_history
+    return _spare_busy(configured, counts), max(0, margin), new_history
+
+
+def _spare_busy(level: RemovalLevel, counts: GlideinCounts) -> RemovalLevel:
+    if level is RemovalLevel.ALL and counts.running > 0:
+        return RemovalLevel.IDLE
+    return level
 
 
 # --------------------------------------------------------------------------------------
@@ -552,6 +593,7 @@ def decide_from_matches(
                     "OldIdle": d.old_glideins,
                     "IdleHereOnly": d.hereonly_idle,
                     "IdleCores": _ceil(d.prop_cores),
+                    "IdleGPUs": _ceil(d.prop_gpus),
                     "RunningHere": c.running,
                     "GlideinsTotal": c.total,
                     "GlideinsIdle": c.idle,
@@ -559,6 +601,8 @@ def decide_from_matches(
                     "GlideinsTotalCores": c.total_cores,
                     "GlideinsIdleCores": c.idle_cores,
                     "GlideinsRunningCores": c.running_cores,
+                    "GlideinsTotalGPUs": c.total_gpus,
+                    "GlideinsIdleGPUs": c.idle_gpus,
                 },
                 limits_triggered=triggered,
             )

@@ -46,7 +46,7 @@ class JobGroup:
 
     The match expression is evaluated once per group and entry. ``key`` is the tuple of
     values of :attr:`MatchExpression.job_attrs` (in that order) followed by the request
-    cores and memory; ``attrs`` maps the attribute names to those values (absent when the
+    cores, memory and GPUs; ``attrs`` maps the attribute names to those values (absent when the
     jobs do not define the attribute, which ClassAds read as ``UNDEFINED``).
     """
 
@@ -62,6 +62,8 @@ class JobGroup:
     old_idle: int = 0
     #: Number of running jobs (``JobStatus == 2``), for monitoring.
     running: int = 0
+    #: ``RequestGPUs`` of the jobs in the group (0 when the jobs ask for none).
+    gpus: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,8 @@ class Entry:
     The match expression sees ``glidein.<attr>`` for every key of :meth:`classad_attrs`:
     ``attrs`` plus the standard GlideinWMS names derived from the typed fields
     (``GLIDEIN_Site``, ``GLIDEIN_CPUS``, ``GLIDEIN_MaxMemMBs``, ``GLIDEIN_GridType``,
-    ``EntryName``, ``GLIDEIN_In_Downtime``); the typed fields win over ``attrs``.
+    ``EntryName``, ``GLIDEIN_In_Downtime``, ``GLIDEIN_GPUs``); the typed fields win over
+    ``attrs``.
     """
 
     name: str
@@ -85,6 +88,8 @@ class Entry:
     #: ``GLIDEIN_In_Downtime``: an entry in downtime gets no glideins.
     in_downtime: bool = False
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    #: ``GLIDEIN_GPUs``: GPUs per glidein (0: the entry offers none).
+    gpus: int = 0
 
     def classad_attrs(self) -> dict[str, Any]:
         """Return the attributes the match expression sees as ``glidein.<name>``."""
@@ -96,6 +101,7 @@ class Entry:
             GLIDEIN_MaxMemMBs=self.memory,
             GLIDEIN_GridType=self.grid_type,
             GLIDEIN_In_Downtime=self.in_downtime,
+            GLIDEIN_GPUs=self.gpus,
         )
         return out
 
@@ -104,9 +110,10 @@ class Entry:
 class Glidein:
     """One glidein registered in the user pool (its startd), summarised.
 
-    For a partitionable slot, ``idle_cpus``/``idle_memory`` are what the partitionable
-    slot still offers and ``running_jobs`` counts its claimed dynamic slots. For a static
-    slot, ``idle_cpus`` equals ``total_cpus`` when it is unclaimed and 0 otherwise.
+    For a partitionable slot, ``idle_cpus``/``idle_memory``/``idle_gpus`` are what the
+    partitionable slot still offers and ``running_jobs`` counts its claimed dynamic slots.
+    For a static slot, ``idle_cpus`` equals ``total_cpus`` when it is unclaimed and 0
+    otherwise.
     """
 
     #: Startd name (``Name``), unique in the pool.
@@ -120,6 +127,9 @@ class Glidein:
     #: Jobs running on the glidein (claimed dynamic slots, or 1 for a busy static slot).
     running_jobs: int = 0
     partitionable: bool = True
+    #: GPUs of the glidein (``TotalSlotGPUs``) and GPUs not yet claimed (``GPUs``).
+    total_gpus: int = 0
+    idle_gpus: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +259,8 @@ class GlideinCounts:
     total_cores: int = 0
     idle_cores: int = 0
     running_cores: int = 0
+    total_gpus: int = 0
+    idle_gpus: int = 0
 
 
 @dataclass(frozen=True, slots=True)

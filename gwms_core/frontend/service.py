@@ -32,11 +32,11 @@ SCHEDD_ATTRS = ("Name", "MaxJobsRunning", "TotalRunningJobs", "CurbMatchmaking",
                 "TransferQueueNumWaitingToUpload", "TransferQueueMaxUploading")
 #: Job attributes always read, besides what the match expressions read.
 JOB_BASE_ATTRS = ("ClusterId", "ProcId", "JobStatus", "EnteredCurrentStatus",
-                  "RequestCpus", "RequestMemory")
+                  "RequestCpus", "RequestMemory", "RequestGPUs")
 #: Startd attributes read from glideins in the user pool.
 GLIDEIN_ATTRS = ("Name", "GLIDEIN_Entry_Name", "GLIDEIN_Factory", "GLIDEIN_Client",
                  "SlotType", "PartitionableSlot", "Cpus", "Memory", "TotalSlotCpus",
-                 "TotalSlotMemory", "State", "Activity")
+                 "TotalSlotMemory", "GPUs", "TotalSlotGPUs", "State", "Activity")
 #: A schedd at or above this fraction of MaxJobsRunning is overloaded.
 OVERLOAD_FRACTION = 0.95
 
@@ -69,6 +69,7 @@ def entry_from_ad(ad: Mapping[str, Any]) -> Entry:
         memory=int(ad.get("GLIDEIN_MaxMemMBs", 2500) or 2500),
         grid_type=str(ad.get("GLIDEIN_GridType", "condor")),
         in_downtime=bool(ad.get("GLIDEIN_In_Downtime", False)),
+        gpus=int(ad.get("GLIDEIN_GPUs", 0) or 0),
         attrs={k: v for k, v in ad.items() if isinstance(v, str | int | float | bool)},
     )
 
@@ -89,29 +90,42 @@ def glideins_from_ads(ads: Iterable[Mapping[str, Any]],
         entry = entry_names.get(key) or key[1]
         g = out.setdefault(startd, {"entry": entry, "total_cpus": 0, "idle_cpus": 0,
                                     "total_memory": 0, "idle_memory": 0, "running": 0,
-                                    "partitionable": False})
+                                    "partitionable": False, "total_gpus": 0, "idle_gpus": 0})
         slot_type = ad.get("SlotType", "")
         cpus, mem = int(ad.get("Cpus", 0) or 0), int(ad.get("Memory", 0) or 0)
+        gpus = _int_or(ad.get("GPUs"), 0)
         if ad.get("PartitionableSlot") is True or slot_type == "Partitionable":
             g["partitionable"] = True
             g["total_cpus"] += int(ad.get("TotalSlotCpus", cpus) or cpus)
             g["total_memory"] += int(ad.get("TotalSlotMemory", mem) or mem)
+            g["total_gpus"] += _int_or(ad.get("TotalSlotGPUs"), gpus)
             g["idle_cpus"] += cpus
             g["idle_memory"] += mem
+            g["idle_gpus"] += gpus
         elif slot_type == "Dynamic":
             g["running"] += 1
         else:
             g["total_cpus"] += cpus
             g["total_memory"] += mem
+            g["total_gpus"] += gpus
             if ad.get("State") == "Unclaimed":
                 g["idle_cpus"] += cpus
                 g["idle_memory"] += mem
+                g["idle_gpus"] += gpus
             else:
                 g["running"] += 1
     return [Glidein(name=n, entry=g["entry"], total_cpus=g["total_cpus"],
                     idle_cpus=g["idle_cpus"], total_memory=g["total_memory"],
                     idle_memory=g["idle_memory"], running_jobs=g["running"],
-                    partitionable=g["partitionable"]) for n, g in sorted(out.items())]
+                    partitionable=g["partitionable"], total_gpus=g["total_gpus"],
+                    idle_gpus=g["idle_gpus"]) for n, g in sorted(out.items())]
+
+
+def _int_or(value: Any, default: int) -> int:
+    """An integer attribute (``GPUs`` is undefined on machines without GPUs)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return int(value)
 
 
 def client_name(frontend: str, group: str) -> str:
@@ -241,6 +255,23 @@ class HTCondorWms:
 # --------------------------------------------------------------------------- the loop
 
 
+#: Request ad attribute: when the cycle that made the ad started (seconds since the epoch).
+CYCLE_STARTED = "GwmsCycleStarted"
+
+#: Reasons a cycle reports a problem (the ``reason`` label of the errors metric).
+ERROR_REASONS = ("wms_collector", "user_pool", "schedd", "schedd_overloaded", "match_error",
+                 "match_undefined", "advertise", "state_file")
+
+
+@dataclass
+class GroupJobs:
+    """Jobs of one group in one cycle (all pools): idle, running, idle matching no entry."""
+
+    idle: int = 0
+    running: int = 0
+    unmatched_idle: int = 0
+
+
 @dataclass
 class CycleResult:
     """What one cycle saw and did, for logs, ``gwms frontend status`` and metrics."""
@@ -252,11 +283,26 @@ class CycleResult:
     ads: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     kept_last_good: bool = False
+    #: Problems by reason (one of :data:`ERROR_REASONS`).
+    errors: dict[str, int] = field(default_factory=dict)
+    #: Jobs per group.
+    groups: dict[str, GroupJobs] = field(default_factory=dict)
+    #: Seconds the cycle took.
+    duration: float = 0.0
+
+    def problem(self, reason: str, message: str) -> None:
+        """Record a problem (logged by the caller) under ``reason``."""
+        self.problems.append(message)
+        self.errors[reason] = self.errors.get(reason, 0) + 1
 
 
 @dataclass
 class Frontend:
-    """Runs frontend cycles. Holds only the removal history and the last good ads."""
+    """Runs frontend cycles. Holds only the removal history and the last good ads.
+
+    With ``state_path`` the removal history is read from that file by :meth:`load_state`
+    and written after every cycle (:mod:`gwms_core.frontend.state`).
+    """
 
     settings: FrontendSettings
     pools: PoolReader
@@ -264,15 +310,41 @@ class Frontend:
     params: Callable[[Entry], Mapping[str, str]] | None = None
     history: dict[str, dict[str, EntryHistory]] = field(default_factory=dict)
     last_good: list[dict[str, Any]] = field(default_factory=list)
+    state_path: str | None = None
+    #: Cycles run by this process.
+    cycles: int = 0
+
+    def load_state(self) -> str | None:
+        """Read the removal history from ``state_path``; return a problem to log, or None."""
+        if not self.state_path:
+            return None
+        from gwms_core.frontend.state import load_history
+
+        self.history, problem = load_history(self.state_path)
+        return problem
 
     def cycle(self, now: float | None = None) -> CycleResult:
         """One cycle; never raises for an unreachable schedd or collector."""
+        t0 = time.monotonic()
         now = time.time() if now is None else now
+        self.cycles += 1
+        result = self._cycle(now)
+        if self.state_path:
+            from gwms_core.frontend.state import save_history
+
+            try:
+                save_history(self.state_path, self.history, now)
+            except OSError as exc:
+                result.problem("state_file", f"state file {self.state_path}: {exc.strerror}")
+        result.duration = time.monotonic() - t0
+        return result
+
+    def _cycle(self, now: float) -> CycleResult:
         result = CycleResult(started=now)
         try:
             entry_ads = self.wms.entries()
         except Exception as exc:
-            result.problems.append(f"WMS collector {self.settings.wms_collector}: {exc}")
+            result.problem("wms_collector", f"WMS collector {self.settings.wms_collector}: {exc}")
             return self._keep_last_good(result)
         entries = [entry_from_ad(ad) for ad in entry_ads]
         by_name = {e.name: e for e in entries}
@@ -286,7 +358,7 @@ class Frontend:
                 schedds = self.pools.schedds(pool)
                 glidein_ads = self.pools.glideins(pool)
             except Exception as exc:
-                result.problems.append(f"user pool {pool.collector}: {exc}")
+                result.problem("user_pool", f"user pool {pool.collector}: {exc}")
                 pools_ok = False
                 continue
             glideins = glideins_from_ads(glidein_ads, short)
@@ -296,6 +368,9 @@ class Frontend:
                 jobs = self._jobs(pool, schedds, group, result)
                 groups = group_jobs(jobs, group.match.job_attrs, now=int(now),
                                     old_idle_age=group.config.old_idle_age)
+                counted = result.groups.setdefault(group.name, GroupJobs())
+                counted.idle += sum(g.idle for g in groups)
+                counted.running += sum(g.running for g in groups)
                 decision = decide(
                     groups, entries, glideins, group.match, group.config,
                     frontend_counts=PoolCounts(all_total, all_idle),
@@ -303,17 +378,21 @@ class Frontend:
                     history=self.history.get(group.name, {}),
                 )
                 self.history[group.name] = dict(decision.history)
+                counted.unmatched_idle += decision.report.unmatched_idle_jobs
                 problem = decision.report.problem()
                 if problem:
-                    result.problems.append(f"group {group.name}: {problem}")
-                ads.extend(request_ads(self.settings, group, decision, by_name,
-                                       pool.collector, self.params))
+                    reason = "match_error" if decision.report.error_pairs else "match_undefined"
+                    result.problem(reason, f"group {group.name}: {problem}")
+                for ad in request_ads(self.settings, group, decision, by_name,
+                                      pool.collector, self.params):
+                    ad[CYCLE_STARTED] = round(now, 3)
+                    ads.append(ad)
         if not pools_ok and not ads:
             return self._keep_last_good(result)
         try:
             self.wms.advertise(ads)
         except Exception as exc:
-            result.problems.append(f"advertise to {self.settings.wms_collector}: {exc}")
+            result.problem("advertise", f"advertise to {self.settings.wms_collector}: {exc}")
         result.ads = ads
         self.last_good = ads
         return result
@@ -329,7 +408,7 @@ class Frontend:
             try:
                 raw = self.pools.jobs(sad, constraint, projection)
             except Exception as exc:
-                result.problems.append(f"schedd {name}: {exc}")
+                result.problem("schedd", f"schedd {name}: {exc}")
                 continue
             for ad in raw:
                 status = int(ad.get("JobStatus", 0))
@@ -344,8 +423,8 @@ class Frontend:
                                 entered_status=int(ad.get("EnteredCurrentStatus", 0)),
                                 attrs=ad))
             if overload:
-                result.problems.append(f"schedd {name} overloaded ({overload}): "
-                                       "its idle jobs are not counted")
+                result.problem("schedd_overloaded", f"schedd {name} overloaded ({overload}): "
+                               "its idle jobs are not counted")
         return jobs
 
     def _keep_last_good(self, result: CycleResult) -> CycleResult:
@@ -355,5 +434,5 @@ class Frontend:
             try:
                 self.wms.advertise(self.last_good)
             except Exception as exc:
-                result.problems.append(f"re-advertise: {exc}")
+                result.problem("advertise", f"re-advertise: {exc}")
         return result

@@ -57,10 +57,10 @@ def test_group_jobs_groups_by_read_attributes_and_counts_states() -> None:
         + jobs_for("A,B", 1, 5, status=5)  # held: ignored
     )
     groups = {g.key: g for g in group_jobs(jobs, ["DESIRED_Sites"], now=NOW)}
-    assert set(groups) == {("A,B", 1, 2000), ("A,B", 8, 16000)}
-    one = groups["A,B", 1, 2000]
+    assert set(groups) == {("A,B", 1, 2000, 0), ("A,B", 8, 16000, 0)}
+    one = groups["A,B", 1, 2000, 0]
     assert (one.idle, one.old_idle, one.running, one.cpus) == (5, 2, 4, 1)
-    assert groups["A,B", 8, 16000].cpus == 8
+    assert groups["A,B", 8, 16000, 0].cpus == 8
 
 
 def test_group_jobs_reads_names_case_insensitively_and_missing_as_undefined() -> None:
@@ -384,19 +384,40 @@ def test_decide_min_running_keeps_demand_with_an_empty_queue() -> None:
     assert (req.req_idle_glideins, req.req_max_glideins) == (2, 7)
 
 
-def test_decide_all_removal_lists_only_glideins_without_jobs() -> None:
+def test_decide_all_is_lowered_to_idle_while_a_glidein_runs_a_job() -> None:
+    # The factory cannot tell which started glideins run jobs: ALL would let it remove
+    # the busy one, so the frontend sends IDLE (waiting glideins only) until it is free.
     expr = MatchExpression.compile(SITE_MATCH)
-    gl = [
-        Glidein("busy", "E", 8, 4, 16000, 8000, running_jobs=1),
-        Glidein("idle", "E", 8, 8, 16000, 16000),
-    ]
+    busy = Glidein("busy", "E", 8, 4, 16000, 8000, running_jobs=1)
+    idle = Glidein("idle", "E", 8, 8, 16000, 16000)
     config = GroupConfig(removal=RemovalConfig(type=RemovalLevel.ALL))
     history = {"E": EntryHistory(no_idle_jobs=3)}
-    (req,) = decide([], [Entry("E", "A", cpus=8)], gl, expr, config, history=history).requests
+    entry = [Entry("E", "A", cpus=8)]
+    (req,) = decide([], entry, [busy, idle], expr, config, history=history).requests
+    assert req.req_remove_excess == RemovalLevel.IDLE
+    assert req.classad_attrs()["ReqRemoveExcess"] == "IDLE"
+    assert req.removable_glideins == req.busy_glideins == ()
+    # ReqMaxGlideins keeps room for the busy glidein
+    assert req.req_max_glideins == 1
+    # once its job is done, ALL, and the request lists both idle glideins as removable
+    done = dataclasses.replace(busy, idle_cpus=8, idle_memory=16000, running_jobs=0)
+    (req,) = decide([], entry, [done, idle], expr, config, history=history).requests
     assert req.req_remove_excess == RemovalLevel.ALL
-    assert req.removable_glideins == ("idle",)
-    assert req.busy_glideins == ("busy",)
-    assert req.classad_attrs()["ReqRemoveExcess"] == "ALL"
+    assert req.removable_glideins == ("busy", "idle")
+    assert req.busy_glideins == ()
+    assert req.req_max_glideins == 0
+
+
+def test_automatic_all_is_lowered_too() -> None:
+    # no glidein registered for 11 cycles and no idle job for 6: automatic ALL ...
+    history = EntryHistory(no_idle_jobs=5, no_glideins=10)
+    level, _, _ = choose_removal(RemovalConfig(), history, 0, GlideinCounts())
+    assert level == RemovalLevel.ALL
+    # ... but a glidein that registered and runs a job turns it into IDLE
+    running = GlideinCounts(total=1, running=1)
+    history = EntryHistory(no_idle_jobs=5, all_glideins_idle=20)
+    level, _, _ = choose_removal(RemovalConfig(type=RemovalLevel.ALL), history, 0, running)
+    assert level == RemovalLevel.IDLE
 
 
 def test_decide_reports_errors_once_and_carries_history() -> None:
@@ -413,3 +434,64 @@ def test_decide_reports_errors_once_and_carries_history() -> None:
     assert decision.report.unmatched_idle_jobs == 1
     assert all(r.req_idle_glideins == 0 for r in decision.requests)
     assert decision.history["E1"].no_idle_jobs == 1
+
+
+# -- GPUs ----------------------------------------------------------------------------------
+
+
+def test_group_jobs_separates_gpu_jobs() -> None:
+    cpu = {"DESIRED_Sites": "A", "RequestCpus": 1, "RequestMemory": 2000}
+    jobs = [Job("s", 1, i, JOB_IDLE, NOW, cpu) for i in range(3)]
+    jobs += [Job("s", 2, i, JOB_IDLE, NOW, {**cpu, "RequestGPUs": 1}) for i in range(2)]
+    jobs += [Job("s", 3, 0, JOB_IDLE, NOW, {**cpu, "RequestGPUs": 0})]  # same as none
+    groups = sorted(group_jobs(jobs, ["DESIRED_Sites"], now=NOW), key=lambda g: g.gpus)
+    assert [(g.gpus, g.idle) for g in groups] == [(0, 4), (1, 2)]
+    # an expression that reads RequestGPUs itself sees it (the key holds it once), and
+    # there undefined and 0 are different values
+    groups = group_jobs(jobs, ["RequestGPUs"], now=NOW)
+    assert sorted((g.gpus, g.idle, len(g.key)) for g in groups) == [(0, 1, 3), (0, 3, 3),
+                                                                    (1, 2, 3)]
+
+
+def test_gpu_jobs_need_glideins_by_gpus_at_a_gpu_entry() -> None:
+    # 5 one-core one-GPU jobs at an 8-core 2-GPU entry: cores say ceil(5/8) = 1 glidein,
+    # GPUs say ceil(5/2) = 3: the entry needs 3. Three 1-core CPU-only jobs matching both
+    # entries add 1.5 cores here (3 + ... still 1 glidein by cores) and 1.5 at the CPU entry.
+    expr = MatchExpression.compile(SITE_MATCH)
+    gpu_entry = Entry("GPU", "A", cpus=8, gpus=2)
+    cpu_entry = Entry("CPU", "B", cpus=1)
+    jobs = [Job("s", 1, i, JOB_IDLE, NOW, {"DESIRED_Sites": "A", "RequestCpus": 1,
+                                             "RequestGPUs": 1}) for i in range(5)]
+    jobs += jobs_for("A,B", 1, 3)
+    groups = group_jobs(jobs, expr.job_attrs, now=NOW)
+    demand, _ = proportional_demand(match_groups(expr, groups, [gpu_entry, cpu_entry]).matches,
+                                    groups, [gpu_entry, cpu_entry])
+    assert (demand[0].prop_gpus, demand[0].prop_cores, demand[0].glideins) == (5, 6.5, 3)
+    assert (demand[1].prop_gpus, demand[1].glideins) == (0, 2)
+    (req, _) = decide(groups, [gpu_entry, cpu_entry], [], expr).requests
+    # 3 glideins / ramp-up 3 = 1; max 3 * 1.15 + 1 = 4.45 -> 4
+    assert (req.req_idle_glideins, req.req_max_glideins) == (1, 4)
+    assert req.monitor["IdleGPUs"] == 5
+
+
+def test_a_gpu_job_at_an_entry_without_gpus_counts_cores_only() -> None:
+    entry = Entry("E", "A", cpus=4)
+    groups = [dataclasses.replace(g, gpus=1) for g in group_jobs(jobs_for("A", 1, 6), [],
+                                                                   now=NOW)]
+    import numpy as np
+
+    demand, _ = proportional_demand(np.ones((1, 1), dtype=bool), groups, [entry])
+    assert demand[0].glideins == 2  # ceil(6 / 4)
+
+
+@pytest.mark.parametrize(("idle_gpus", "usable"), [(0, False), (1, True)])
+def test_a_gpu_glidein_with_every_gpu_claimed_is_not_idle(idle_gpus: int, usable: bool) -> None:
+    # cores and memory left, but the GPUs are taken: GPU jobs cannot start there
+    g = Glidein("g", "E", 8, 6, 32000, 28000, running_jobs=2, total_gpus=2,
+                idle_gpus=idle_gpus)
+    assert is_usable_idle(g, 2500) is usable
+    counts = count_glideins([g], 2500)["E"]
+    assert (counts.idle, counts.total_gpus, counts.idle_gpus) == \
+        (int(usable), 2, idle_gpus if usable else 0)
+    # an idle GPU glidein that runs nothing is idle whatever its GPUs say
+    assert is_usable_idle(dataclasses.replace(g, running_jobs=0, idle_gpus=0), 2500)

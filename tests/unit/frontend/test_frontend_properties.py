@@ -47,6 +47,7 @@ def pools(draw: st.DrawFn) -> dict[str, Any]:
             site=draw(st.sampled_from(SITES)),
             cpus=draw(st.sampled_from([1, 4, 8])),
             in_downtime=draw(st.booleans()),
+            gpus=draw(st.sampled_from([0, 0, 1, 2])),
         )
         for i in range(n_entries)
     ]
@@ -54,13 +55,15 @@ def pools(draw: st.DrawFn) -> dict[str, Any]:
     for spec in range(draw(st.integers(0, 5))):
         sites = ",".join(draw(st.lists(st.sampled_from(SITES), min_size=1, max_size=3)))
         cpus = draw(st.sampled_from([1, 4, 8]))
-        attrs = {"DESIRED_Sites": sites, "RequestCpus": cpus, "RequestMemory": 2000 * cpus}
+        attrs = {"DESIRED_Sites": sites, "RequestCpus": cpus, "RequestMemory": 2000 * cpus,
+                 "RequestGPUs": draw(st.sampled_from([0, 0, 1, 2]))}
         for proc in range(draw(st.integers(0, 40))):
             age = draw(st.sampled_from([0, 3600]))
             jobs.append(Job("s", spec, proc, JOB_IDLE, NOW - age, attrs))
     glideins = []
     for i in range(draw(st.integers(0, 12))):
         total = draw(st.integers(1, 8))
+        gpus = draw(st.sampled_from([0, 0, 1, 2]))
         glideins.append(
             Glidein(
                 name=f"g{i}",
@@ -71,6 +74,8 @@ def pools(draw: st.DrawFn) -> dict[str, Any]:
                 idle_memory=draw(st.integers(0, 2000 * total)),
                 running_jobs=draw(st.integers(0, 3)),
                 partitionable=draw(st.booleans()),
+                total_gpus=gpus,
+                idle_gpus=draw(st.integers(0, gpus)),
             )
         )
     # Mostly small limits (so that they bind), sometimes out of reach (so that the others do).
@@ -127,7 +132,8 @@ def usable(g: Glidein, min_memory: int) -> bool:
     """Independent statement of "usable idle" for the check below."""
     if g.running_jobs == 0:
         return True
-    return g.partitionable and g.idle_cpus >= 1 and g.idle_memory >= min_memory
+    gpu_free = g.total_gpus == 0 or g.idle_gpus >= 1
+    return g.partitionable and gpu_free and g.idle_cpus >= 1 and g.idle_memory >= min_memory
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -175,6 +181,11 @@ def test_requests_are_bounded_by_every_limit(pool: dict[str, Any]) -> None:
             assert req.req_remove_excess is RemovalLevel.NO
         busy = {g.name for g in here if g.running_jobs > 0}
         assert not busy & set(req.removable_glideins)
+        # the factory cannot tell busy glideins apart: no ALL while one runs a job
+        if busy:
+            assert req.req_remove_excess is not RemovalLevel.ALL
+            if not entry.in_downtime:
+                assert req.req_max_glideins >= min(len(busy), lim.max_running)
         assert set(req.removable_glideins) <= {g.name for g in here}
         if req.req_remove_excess is not RemovalLevel.ALL:
             assert req.removable_glideins == ()
@@ -191,4 +202,6 @@ def test_every_matched_idle_job_is_shared_out_exactly_once(pool: dict[str, Any])
     assert abs(sum(d.prop_idle for d in demand) + unmatched - idle) < 1e-6
     for entry, d in zip(entries, demand, strict=True):
         assert d.glideins * entry.cpus >= d.prop_cores - 1e-6
+        if entry.gpus:
+            assert d.glideins * entry.gpus >= d.prop_gpus - 1e-6
         assert d.hereonly_idle <= d.prop_idle + 1e-6 <= d.matched_idle + 2e-6

@@ -90,3 +90,26 @@ def test_request_ads_carry_names_counts_and_start() -> None:
     assert ad["ReqIdleGlideins"] == 1
     assert ad["GlideinMonitorMatchedIdle"] == 30
     assert ad["ReqRemoveExcess"] == "NO"
+
+
+def test_glideins_from_slot_ads_count_gpus() -> None:
+    # a 2-GPU partitionable glidein with one GPU claimed by a dynamic slot; a static slot
+    # whose GPUs attribute is undefined (no GPUs)
+    ads = [
+        {"Name": "slot1@g1@node1", "GLIDEIN_Factory": "f", "GLIDEIN_Entry_Name": "E1",
+         "SlotType": "Partitionable", "PartitionableSlot": True, "Cpus": 7, "Memory": 30000,
+         "TotalSlotCpus": 8, "TotalSlotMemory": 32000, "GPUs": 1, "TotalSlotGPUs": 2},
+        {"Name": "slot1_1@g1@node1", "GLIDEIN_Factory": "f", "GLIDEIN_Entry_Name": "E1",
+         "SlotType": "Dynamic", "Cpus": 1, "Memory": 2000, "GPUs": 1},
+        {"Name": "slot1@g2@node2", "GLIDEIN_Factory": "f", "GLIDEIN_Entry_Name": "E1",
+         "SlotType": "Static", "Cpus": 1, "Memory": 2000, "State": "Claimed"},
+    ]
+    g1, g2 = glideins_from_ads(ads, {})
+    assert (g1.total_gpus, g1.idle_gpus, g1.running_jobs) == (2, 1, 1)
+    assert (g2.total_gpus, g2.idle_gpus, g2.running_jobs) == (0, 0, 1)
+
+
+def test_entry_from_ad_reads_gpus() -> None:
+    assert entry_from_ad({**ENTRY_AD, "GLIDEIN_GPUs": 2}).gpus == 2
+    assert entry_from_ad(ENTRY_AD).gpus == 0
+    assert entry_from_ad(ENTRY_AD).classad_attrs()["GLIDEIN_GPUs"] == 0
