@@ -17,12 +17,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gwms_core.factory import attrs as A
 from gwms_core.frontend.demand import Decision, decide, group_jobs
-from gwms_core.frontend.model import JOB_IDLE, Entry, EntryHistory, Glidein, Job, PoolCounts
+from gwms_core.frontend.model import (
+    JOB_IDLE,
+    JOB_RUNNING,
+    Entry,
+    EntryHistory,
+    Glidein,
+    Job,
+    PoolCounts,
+)
 from gwms_core.frontend.settings import FrontendSettings, GroupSettings, UserPool
 
 log = logging.getLogger("gwms.frontend")
@@ -32,7 +40,7 @@ SCHEDD_ATTRS = ("Name", "MaxJobsRunning", "TotalRunningJobs", "CurbMatchmaking",
                 "TransferQueueNumWaitingToUpload", "TransferQueueMaxUploading")
 #: Job attributes always read, besides what the match expressions read.
 JOB_BASE_ATTRS = ("ClusterId", "ProcId", "JobStatus", "EnteredCurrentStatus",
-                  "RequestCpus", "RequestMemory", "RequestGPUs")
+                  "RequestCpus", "RequestMemory", "RequestGPUs", "RemoteHost")
 #: Startd attributes read from glideins in the user pool.
 GLIDEIN_ATTRS = ("Name", "GLIDEIN_Entry_Name", "GLIDEIN_Factory", "GLIDEIN_Client",
                  "SlotType", "PartitionableSlot", "Cpus", "Memory", "TotalSlotCpus",
@@ -126,6 +134,29 @@ def _int_or(value: Any, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return int(value)
+
+
+def busy_startds(jobs: Iterable[Job]) -> set[str]:
+    """Startds (glideins) that run one of ``jobs``, from the running jobs' ``RemoteHost``
+    (``slot1_1@glidein@host`` runs on the startd ``glidein@host``) (pure)."""
+    out = set()
+    for job in jobs:
+        if job.status != JOB_RUNNING:
+            continue
+        host = job.attrs.get("RemoteHost")
+        if isinstance(host, str) and "@" in host:
+            out.add(host.split("@", 1)[1])
+    return out
+
+
+def mark_busy(glideins: Sequence[Glidein], busy: set[str]) -> list[Glidein]:
+    """The glideins, each one named in ``busy`` counted as running at least one job (pure).
+
+    The schedd knows a job runs before the startd's next update tells the collector; a
+    glidein the collector still shows unclaimed must not be offered for removal then.
+    """
+    return [replace(g, running_jobs=1) if g.running_jobs == 0 and g.name in busy else g
+            for g in glideins]
 
 
 def client_name(frontend: str, group: str) -> str:
@@ -361,11 +392,15 @@ class Frontend:
                 result.problem("user_pool", f"user pool {pool.collector}: {exc}")
                 pools_ok = False
                 continue
-            glideins = glideins_from_ads(glidein_ads, short)
+            # Jobs are read after the glideins: a job that started since the glidein query
+            # marks its glidein busy even before the startd's next update says so.
+            group_jobs_read = [(group, self._jobs(pool, schedds, group, result))
+                               for group in self.settings.groups]
+            glideins = mark_busy(glideins_from_ads(glidein_ads, short),
+                                 busy_startds(j for _, js in group_jobs_read for j in js))
             all_total = len(glideins)
             all_idle = sum(1 for g in glideins if g.running_jobs == 0)
-            for group in self.settings.groups:
-                jobs = self._jobs(pool, schedds, group, result)
+            for group, jobs in group_jobs_read:
                 groups = group_jobs(jobs, group.match.job_attrs, now=int(now),
                                     old_idle_age=group.config.old_idle_age)
                 counted = result.groups.setdefault(group.name, GroupJobs())

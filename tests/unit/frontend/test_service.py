@@ -113,3 +113,30 @@ def test_entry_from_ad_reads_gpus() -> None:
     assert entry_from_ad({**ENTRY_AD, "GLIDEIN_GPUs": 2}).gpus == 2
     assert entry_from_ad(ENTRY_AD).gpus == 0
     assert entry_from_ad(ENTRY_AD).classad_attrs()["GLIDEIN_GPUs"] == 0
+
+
+def test_a_job_the_schedd_shows_running_makes_its_glidein_busy() -> None:
+    """The startd ad can still say Unclaimed for a few seconds after a job started; the
+    running job's RemoteHost makes the glidein busy at once, so ALL is not sent."""
+    from gwms_core.frontend import Entry, EntryHistory, GroupConfig, Job, MatchExpression
+    from gwms_core.frontend.model import RemovalConfig, RemovalLevel
+    from gwms_core.frontend.service import busy_startds, mark_busy
+
+    ads = [{"Name": "slot1@glidein_7@node1", "GLIDEIN_Factory": "f",
+            "GLIDEIN_Entry_Name": "E", "SlotType": "Static", "Cpus": 1, "Memory": 2000,
+            "State": "Unclaimed"}]
+    jobs = [Job("s", 5, 0, 2, 0, {"RemoteHost": "slot1@glidein_7@node1"}),
+            Job("s", 5, 1, 1, 0, {"RemoteHost": "slot1@elsewhere@node9"}),  # idle: ignored
+            Job("s", 5, 2, 2, 0, {})]
+    assert busy_startds(jobs) == {"glidein_7@node1"}
+    glideins = glideins_from_ads(ads, {})
+    assert glideins[0].running_jobs == 0
+    (g,) = mark_busy(glideins, busy_startds(jobs))
+    assert g.running_jobs == 1
+    config = GroupConfig(removal=RemovalConfig(type=RemovalLevel.ALL))
+    expr = MatchExpression.compile("true")
+    history = {"E": EntryHistory(no_idle_jobs=4)}
+    (req,) = decide([], [Entry("E", "A")], [g], expr, config, history=history).requests
+    assert req.req_remove_excess is RemovalLevel.IDLE and req.req_max_glideins == 1
+    (req,) = decide([], [Entry("E", "A")], glideins, expr, config, history=history).requests
+    assert req.req_remove_excess is RemovalLevel.ALL  # what the stale startd ad alone gave
