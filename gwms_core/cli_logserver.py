@@ -167,6 +167,69 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def self_signed(names: list[str], days: int) -> tuple[bytes, bytes]:
+    """A self-signed EC P-256 certificate for ``names`` (the first is the subject) and
+    its key, both PEM. It is its own CA: clients trust it with ``--cacert``."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64]),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gwms log server")])
+    alt: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            alt.append(x509.DNSName(n))
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                         crl_sign=False, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def cmd_cert(args: argparse.Namespace) -> int:
+    """Make the server's self-signed certificate and key; never overwrite either."""
+    from gwms_core.fileio import write_private
+
+    cert, key = Path(args.cert), Path(args.cert_key)
+    for path in (cert, key):
+        if path.exists():
+            _err(f"error: {path} exists (remove it to make a new certificate)")
+            return EXIT_INVALID
+    cert_pem, key_pem = self_signed(args.name, args.days)
+    write_private(key, key_pem)
+    tmp = cert.with_name(f".{cert.name}.tmp")
+    tmp.write_bytes(cert_pem)
+    tmp.chmod(0o644)
+    os.replace(tmp, cert)
+    sys.stdout.write(f"wrote {cert} and {key} for {', '.join(args.name)} "
+                     f"({args.days} days)\n")
+    return EXIT_OK
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     """Print a users-file hash of the password read from stdin (for inventories)."""
     from gwms_core.logserver.users import hash_password
@@ -316,6 +379,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     v.add_argument("--config", help="YAML configuration as for 'serve --config'")
     v.add_argument("--users-file", help="a users file alone")
     v.set_defaults(func=cmd_validate)
+
+    v = verbs.add_parser("cert", help="make a self-signed TLS certificate and key "
+                                      "(its own CA; never overwrites)")
+    v.add_argument("--cert", required=True, help="certificate to write (PEM, 0644)")
+    v.add_argument("--cert-key", required=True, help="private key to write (PEM, 0600)")
+    v.add_argument("--name", action="append", required=True,
+                   help="DNS name or IP address (repeatable; the first is the subject)")
+    v.add_argument("--days", type=int, default=3650, help="validity (default %(default)s)")
+    v.set_defaults(func=cmd_cert)
 
     v = verbs.add_parser("hash-password", help="print a users-file password hash "
                                                "(password on stdin)")

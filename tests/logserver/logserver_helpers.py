@@ -21,6 +21,23 @@ from gwms_core.logserver.tokens import KeyRing, mint
 VIEWER = ("viewer1", "viewer-password")
 ADMIN = ("admin1", "admin-password")
 
+# Headless Chromium (Debian's package) driven by Playwright: used by the browser tests
+# here and by tests/e2e/test_logserver_acceptance.py against the grid's server.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def browser_login(page: Any, base: str, user: str, password: str) -> None:
+    """Open ``base``/ in a Playwright page, which must send it to the login form, log in
+    and wait for the glidein list."""
+    page.goto(base + "/")
+    assert "/login" in page.url, page.url
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#login")
+    page.wait_for_selector("#glideins")
+
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1/localhost (openssl, else cryptography)."""

@@ -7,19 +7,25 @@ Screenshots go to tests/artifacts/ (gitignored) for people to look at.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from logserver_helpers import VIEWER, Running, bearer, failing_log, good_log, run_real_pilot
+from logserver_helpers import (
+    CHROMIUM,
+    FLAGS,
+    VIEWER,
+    Running,
+    bearer,
+    browser_login,
+    failing_log,
+    good_log,
+    run_real_pilot,
+)
 
 from gwms_core.logserver.tokens import KeyRing
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright absent")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -45,12 +51,7 @@ def test_login_search_open_failing_glidein(logserver: Running, keyring: KeyRing)
             context = browser.new_context(ignore_https_errors=True,
                                           viewport={"width": 1280, "height": 1000})
             page = context.new_page()
-            page.goto(base + "/")
-            assert "/login" in page.url
-            page.fill("#username", VIEWER[0])
-            page.fill("#password", VIEWER[1])
-            page.click("#login")
-            page.wait_for_selector("#glideins")
+            browser_login(page, base, *VIEWER)
             assert page.locator("#glideins tbody tr").count() == 6
 
             page.fill("#q", "quasarflux")
@@ -100,11 +101,7 @@ def test_real_pilot_failure_found_in_browser(logserver: Running, keyring: KeyRin
             context = browser.new_context(ignore_https_errors=True,
                                           viewport={"width": 1280, "height": 1000})
             page = context.new_page()
-            page.goto(logserver.server.url + "/")
-            page.fill("#username", VIEWER[0])
-            page.fill("#password", VIEWER[1])
-            page.click("#login")
-            page.wait_for_selector("#glideins")
+            browser_login(page, logserver.server.url, *VIEWER)
             page.fill("#q", "zorblatt")
             page.click("#search")
             page.wait_for_selector("#hits")

@@ -177,7 +177,14 @@ def test_config_file_validate_and_hash_password(tmp_path: Path) -> None:
     bad_users.write_text("ops:root:x\n")
     r = run("validate", "--users-file", str(bad_users))
     assert r.returncode == 1 and "bad-users:1" in r.stderr
-    cert, key = make_cert(tmp_path)
+    cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
+    cert.parent.mkdir()
+    r = run("cert", "--cert", str(cert), "--cert-key", str(key), "--name", "localhost",
+            "--name", "127.0.0.1", "--days", "2")
+    assert r.returncode == 0, r.stderr
+    assert key.stat().st_mode & 0o777 == 0o600
+    r = run("cert", "--cert", str(cert), "--cert-key", str(tmp_path / "k2"), "--name", "x")
+    assert r.returncode == 1 and "exists" in r.stderr  # made once, kept
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
