@@ -563,9 +563,10 @@ def decide_from_matches(
         need = max(d.glideins, limits.min_running)
         effective = max(need - c.idle, 0)
         effective_old = max(d.old_glideins - c.idle, 0)
-        level, margin, new_history[entry.name] = choose_removal(
+        level, margin, entry_history = choose_removal(
             cfg.removal, old_history.get(entry.name, EntryHistory()), d.matched_idle, c
         )
+        new_history[entry.name] = entry_history
         triggered: dict[str, str] = {}
         if entry.in_downtime:
             req_idle, req_max = 0, 0
@@ -603,6 +604,7 @@ def decide_from_matches(
                     "GlideinsRunningCores": c.running_cores,
                     "GlideinsTotalGPUs": c.total_gpus,
                     "GlideinsIdleGPUs": c.idle_gpus,
+                    "CyclesWithoutIdleJobs": entry_history.no_idle_jobs,
                 },
                 limits_triggered=triggered,
             )
