@@ -96,7 +96,9 @@ def group_jobs(
             names.append(name)
     # Unless the expression reads it, RequestGPUs is read apart, by its exact name: most
     # jobs lack it, and a missing key would send them down the case-insensitive slow path.
+    # Only a job asking for GPUs gets the longer key; the others' keys get a 0 at the end.
     gpus_apart = _GPUS.lower() not in seen
+    n_names = len(names)
     key_names = (*names, _GPUS) if gpus_apart else tuple(names)
     getter = operator.itemgetter(*names)
     old_cut = now - old_idle_age
@@ -112,7 +114,9 @@ def group_jobs(
         except KeyError:
             key = tuple(lookup_attr(job_attrs, n) for n in names)
         if gpus_apart:
-            key = (*key, job_attrs.get(_GPUS, 0))
+            gpus = job_attrs.get(_GPUS)
+            if gpus:
+                key = (*key, gpus)
         try:
             slot = counts.get(key)
         except TypeError:  # an unhashable value (a list or a nested ad)
@@ -131,6 +135,8 @@ def group_jobs(
     groups = []
     for key, (idle, old_idle, running) in counts.items():
         raw = originals.get(key, key)
+        if gpus_apart and len(key) == n_names:
+            key, raw = (*key, 0), (*raw, 0)
         values = {n: v for n, v in zip(key_names, raw, strict=True)
                   if v is not MISSING}
         groups.append(
