@@ -122,7 +122,8 @@ main() {
       if unshare --user --map-root-user /bin/true 2>/dev/null; then
         run_mode=unprivileged
         flag=--userns
-      elif [[ -u ${binary%/bin/*}/libexec/${tool}/bin/starter-suid ]]; then
+      elif compgen -G "${binary%/bin/*}/lib*/${tool}/bin/starter-suid" >/dev/null ||
+        compgen -G "${binary%/bin/*}/lib/*/${tool}/bin/starter-suid" >/dev/null; then
         run_mode=privileged
       else
         reason="no user namespaces and no setuid starter for ${tool}"
