@@ -52,12 +52,19 @@ source "${GWMS_SELF_DIR}/lib/attrs.sh"
 source "${GWMS_SELF_DIR}/lib/scripts.sh"
 # shellcheck source=glidein/lib/condor.sh
 source "${GWMS_SELF_DIR}/lib/condor.sh"
+# shellcheck source=glidein/lib/multinode.sh
+source "${GWMS_SELF_DIR}/lib/multinode.sh"
 # <<< gwms libraries <<<
 
 GWMS_WORK_DIR=
 GWMS_EXIT_STATUS=0
 GWMS_MASTER_PID=
 GWMS_WATCHDOG_PID=
+GWMS_LAUNCHER_PID=
+# Set in a node pilot of a multi-node glidein (from the leader's environment).
+GWMS_NODE_INDEX=
+GWMS_NODE_BCAST_COPY=
+GWMS_NODES=1
 
 # shellcheck disable=SC2317 # gwms_main_finish and gwms_main_signal run from traps
 # gwms_main_finish
@@ -69,6 +76,9 @@ gwms_main_finish() {
   ((GWMS_EXIT_STATUS == 0)) && GWMS_EXIT_STATUS=$rc
   if [[ -n $GWMS_WATCHDOG_PID ]]; then
     kill "$GWMS_WATCHDOG_PID" 2>/dev/null
+  fi
+  if [[ -n $GWMS_NODE_BCAST_COPY ]]; then
+    rm -f -- "$GWMS_NODE_BCAST_COPY"
   fi
   if [[ -n $GWMS_WORK_DIR ]]; then
     gwms_log info "glidein exiting with status ${GWMS_EXIT_STATUS}"
@@ -88,6 +98,11 @@ gwms_main_finish() {
 # otherwise end the glidein with status 128+NUMBER.
 gwms_main_signal() {
   local sig=$1 num=$2
+  if [[ -n $GWMS_LAUNCHER_PID ]] && kill -0 "$GWMS_LAUNCHER_PID" 2>/dev/null; then
+    gwms_log warning "received SIG${sig}: forwarding to the launcher (pid ${GWMS_LAUNCHER_PID})"
+    kill -"$sig" "$GWMS_LAUNCHER_PID" 2>/dev/null || true
+    return 0
+  fi
   if [[ -n $GWMS_MASTER_PID ]] && kill -0 "$GWMS_MASTER_PID" 2>/dev/null; then
     gwms_log warning "received SIG${sig}: forwarding to condor_master (pid ${GWMS_MASTER_PID})"
     kill -"$sig" "$GWMS_MASTER_PID" 2>/dev/null || true
@@ -113,11 +128,19 @@ gwms_main_fail() {
 # gwms_main_identity NOW
 # Write the identity and lifetime attributes from the command line.
 gwms_main_identity() {
-  local now=$1 host id
+  local now=$1 host id name
   host=$(uname -n)
   id=${GWMS_OPT_GLIDEIN_ID:-${host}-$$-${now}}
+  name=glidein_$$_${now}
+  if [[ -n $GWMS_NODE_INDEX ]]; then
+    id+=-n${GWMS_NODE_INDEX}
+    name=glidein_n${GWMS_NODE_INDEX}_$$_${now}
+    gwms_attr_set GLIDEIN_Node_Index "$GWMS_NODE_INDEX"
+    gwms_attr_set GLIDEIN_Nodes "$GWMS_NODES"
+    [[ -n ${SLURMD_NODENAME:-} ]] && gwms_attr_set GLIDEIN_Batch_Node "$SLURMD_NODENAME"
+  fi
   gwms_attr_set GLIDEIN_Id "$id"
-  gwms_attr_set GLIDEIN_Name "glidein_$$_${now}"
+  gwms_attr_set GLIDEIN_Name "$name"
   gwms_attr_set GLIDEIN_Host "$host"
   gwms_attr_set GLIDEIN_Start_Time "$now"
   gwms_attr_set GLIDEIN_Version "$GWMS_VERSION"
@@ -256,6 +279,10 @@ gwms_main_run_condor() {
     wait $! || true
     if gwms_condor_startd_ended "$master_log"; then
       gwms_log info "the startd ended (DAEMON_SHUTDOWN): stopping condor_master"
+      local bh
+      if bh=$(gwms_condor_blackhole_report "${GWMS_WORK_DIR}/condor/log/StartLog"); then
+        gwms_log warning "black hole: jobs started faster than GLIDEIN_BLACKHOLE_RATE=$(gwms_attr_default GLIDEIN_BLACKHOLE_RATE 0) per second (at least GLIDEIN_BLACKHOLE_NUMJOBS=$(gwms_attr_default GLIDEIN_BLACKHOLE_NUMJOBS 10)); latched (rate test last changed at ${bh% *}), ${bh#* } jobs started in all; no job accepted after it"
+      fi
       kill -TERM "$GWMS_MASTER_PID" 2>/dev/null || true
       break
     fi
@@ -274,6 +301,78 @@ gwms_main_run_condor() {
   return 0
 }
 
+# gwms_main_multinode ARG...
+# The leader of a multi-node glidein: run this pilot once per node with the launcher
+# (ARG... are the pilot's own arguments, passed on unchanged), wait until every node
+# pilot has ended, exit with the launcher's status.
+gwms_main_multinode() {
+  local launcher self rc=0
+  local -a cmd=()
+  if ! launcher=$(gwms_multinode_launcher "$GWMS_OPT_LAUNCHER" 2>&1); then
+    gwms_main_fail 2 "multi-node glidein: ${launcher}"
+  fi
+  self=${GWMS_SELF_DIR}/${BASH_SOURCE[0]##*/}
+  mapfile -t cmd < <(gwms_multinode_command "$launcher" "$GWMS_NODES" "${TMPDIR:-/tmp}")
+  command -v "${cmd[0]}" >/dev/null 2>&1 ||
+    gwms_main_fail 5 "multi-node glidein: launcher ${cmd[0]} not found on PATH"
+  export GWMS_NODE_PILOT=1 GWMS_NODE_LAUNCHER=$launcher
+  if [[ -n $GWMS_OPT_TOKEN_FILE ]]; then
+    gwms_multinode_token_export "$GWMS_OPT_TOKEN_FILE" GWMS_MULTINODE_TOKEN ||
+      gwms_main_fail 5 "token file ${GWMS_OPT_TOKEN_FILE} is not readable"
+  fi
+  if [[ -n $GWMS_OPT_LOG_TOKEN_FILE ]]; then
+    gwms_multinode_token_export "$GWMS_OPT_LOG_TOKEN_FILE" GWMS_MULTINODE_LOG_TOKEN ||
+      gwms_main_fail 5 "log token file ${GWMS_OPT_LOG_TOKEN_FILE} is not readable"
+  fi
+  gwms_attr_set GLIDEIN_Nodes "$GWMS_NODES"
+  gwms_log info "multi-node glidein: starting ${GWMS_NODES} node pilots with ${cmd[*]}"
+  "${cmd[@]}" "$self" "$@" </dev/null &
+  GWMS_LAUNCHER_PID=$!
+  # a signal interrupts wait (forwarded by gwms_main_signal); wait again until it ends
+  while kill -0 "$GWMS_LAUNCHER_PID" 2>/dev/null; do
+    rc=0
+    wait "$GWMS_LAUNCHER_PID" || rc=$?
+  done
+  GWMS_LAUNCHER_PID=
+  unset GWMS_MULTINODE_TOKEN GWMS_MULTINODE_LOG_TOKEN
+  if ((rc != 0)); then
+    GWMS_EXIT_STATUS=$rc
+    gwms_log error "multi-node glidein: ${launcher} ended with status ${rc}"
+    exit "$rc"
+  fi
+  gwms_log info "multi-node glidein: all ${GWMS_NODES} node pilots ended"
+  exit 0
+}
+
+# gwms_main_node_pilot
+# In a node pilot (started by a leader): read the node index, move the tokens the
+# leader passed into the work directory, and clear them from the environment.
+gwms_main_node_pilot() {
+  local launcher=${GWMS_NODE_LAUNCHER:-}
+  unset GWMS_NODE_PILOT GWMS_NODE_LAUNCHER
+  if ! GWMS_NODE_INDEX=$(gwms_multinode_index "$launcher"); then
+    GWMS_NODE_INDEX=
+    unset GWMS_MULTINODE_TOKEN GWMS_MULTINODE_LOG_TOKEN
+    gwms_main_fail 2 "node pilot: no node index from launcher ${launcher}"
+  fi
+  if [[ $launcher == srun && ${BASH_SOURCE[0]##*/} == slurm_bcast_* ]]; then
+    GWMS_NODE_BCAST_COPY=${GWMS_SELF_DIR}/${BASH_SOURCE[0]##*/}
+  fi
+  if [[ -n ${GWMS_MULTINODE_TOKEN:-} ]]; then
+    gwms_multinode_token_import GWMS_MULTINODE_TOKEN "${GWMS_WORK_DIR}/glidein.token" ||
+      gwms_main_fail 5 "node pilot: cannot write the token the leader passed"
+    GWMS_OPT_TOKEN_FILE=${GWMS_WORK_DIR}/glidein.token
+  fi
+  if [[ -n ${GWMS_MULTINODE_LOG_TOKEN:-} ]]; then
+    gwms_multinode_token_import GWMS_MULTINODE_LOG_TOKEN "${GWMS_WORK_DIR}/log.token" ||
+      gwms_main_fail 5 "node pilot: cannot write the log token the leader passed"
+    GWMS_OPT_LOG_TOKEN_FILE=${GWMS_WORK_DIR}/log.token
+    GWMS_LOG_TOKEN_FILE=$GWMS_OPT_LOG_TOKEN_FILE
+  fi
+  unset GWMS_MULTINODE_TOKEN GWMS_MULTINODE_LOG_TOKEN
+  return 0
+}
+
 main() {
   local rc=0 now release_line=
   printf -v now '%(%s)T' -1
@@ -286,6 +385,7 @@ main() {
   if ((GWMS_OPT_DEBUG)); then
     set -x
   fi
+  GWMS_NODES=$(gwms_multinode_nodes "$GWMS_OPT_NODES")
   if ! GWMS_WORK_DIR=$(gwms_workdir_create "$GWMS_OPT_WORK_DIR"); then
     GWMS_WORK_DIR=
     printf 'glidein_startup.sh: no usable work directory\n' >&2
@@ -307,8 +407,15 @@ main() {
   GWMS_LOG_URL=$GWMS_OPT_LOG_URL
   GWMS_LOG_TOKEN_FILE=$GWMS_OPT_LOG_TOKEN_FILE
   : >"$GWMS_ATTRS_FILE"
+  if [[ -n ${GWMS_NODE_PILOT:-} ]]; then
+    gwms_main_node_pilot
+    GWMS_LOG_SCRIPT="glidein_startup.sh[n${GWMS_NODE_INDEX}]"
+  fi
   gwms_log info "glidein ${GWMS_VERSION} starting on $(uname -n) as $(id -un 2>/dev/null || printf '%s' "$UID") in ${GWMS_WORK_DIR}"
   gwms_main_identity "$now"
+  if ((GWMS_NODES > 1)) && [[ -z $GWMS_NODE_INDEX ]]; then
+    gwms_main_multinode "$@"
+  fi
 
   if ! gwms_stage_fetch "$GWMS_OPT_MANIFEST_URL" "$GWMS_OPT_MANIFEST_SHA256" "$GWMS_STAGE_DIR"; then
     gwms_main_fail 3 "staging failed, nothing was run: ${GWMS_STAGE_ERROR}"

@@ -28,6 +28,11 @@ Pool:
 Resources and lifetime:
   --walltime SECONDS        site walltime of this job (GLIDEIN_Max_Walltime)
   --param KEY=VALUE         set a glidein parameter (repeatable; overrides glidein.params)
+Multi-node (one batch job, one startd per node; lib/multinode.sh):
+  --nodes N|auto            nodes of this batch job; with N > 1 this pilot starts one
+                            node pilot per node with the launcher and waits for them
+                            (default auto: SLURM_JOB_NUM_NODES inside a Slurm job, else 1)
+  --launcher NAME           srun, mpiexec or auto (default: srun inside a Slurm job)
 Logging:
   --log-url URL             log server URL the JSON log is POSTed to
   --log-token-file FILE     bearer token for --log-url
@@ -81,6 +86,8 @@ gwms_args_parse() {
   GWMS_OPT_FAILURE_SLEEP=600
   GWMS_OPT_KEEP_WORK_DIR=0
   GWMS_OPT_DEBUG=0
+  GWMS_OPT_NODES=auto
+  GWMS_OPT_LAUNCHER=auto
   GWMS_OPT_PARAMS=()
   local opt value
   while (($# > 0)); do
@@ -110,7 +117,7 @@ gwms_args_parse() {
         ;;
       --manifest-url | --manifest-sha256 | --factory | --entry | --frontend | --group | \
         --site | --glidein-id | --collector | --token-file | --walltime | --log-url | \
-        --log-token-file | --work-dir | --failure-sleep | --param)
+        --log-token-file | --work-dir | --failure-sleep | --param | --nodes | --launcher)
         gwms_args_need "$opt" "$#" || return 2
         value=$2
         shift
@@ -130,6 +137,8 @@ gwms_args_parse() {
           --log-token-file) GWMS_OPT_LOG_TOKEN_FILE=$value ;;
           --work-dir) GWMS_OPT_WORK_DIR=$value ;;
           --failure-sleep) GWMS_OPT_FAILURE_SLEEP=$value ;;
+          --nodes) GWMS_OPT_NODES=$value ;;
+          --launcher) GWMS_OPT_LAUNCHER=$value ;;
           --param)
             if [[ ! $value =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then
               printf 'glidein_startup.sh: --param expects KEY=VALUE, got %q\n' "$value" >&2
@@ -162,5 +171,19 @@ gwms_args_parse() {
     printf 'glidein_startup.sh: --failure-sleep must be a number of seconds\n' >&2
     return 2
   fi
+  if [[ $GWMS_OPT_NODES != auto ]]; then
+    if ! gwms_args_is_uint "$GWMS_OPT_NODES" || ((10#$GWMS_OPT_NODES < 1)); then
+      printf 'glidein_startup.sh: --nodes must be auto or a whole number of at least 1\n' >&2
+      return 2
+    fi
+    GWMS_OPT_NODES=$((10#$GWMS_OPT_NODES))
+  fi
+  case $GWMS_OPT_LAUNCHER in
+    srun | mpiexec | auto) ;;
+    *)
+      printf 'glidein_startup.sh: --launcher must be srun, mpiexec or auto\n' >&2
+      return 2
+      ;;
+  esac
   return 0
 }

@@ -71,6 +71,28 @@ gwms_condor_startd_ended() {
   [[ $line == *"will not restart"* ]]
 }
 
+# gwms_condor_blackhole_report START_LOG
+# Print "TIME JOBSTARTS" when the slot ads the startd dumped into its log at shutdown
+# (STARTD_PRINT_ADS_ON_SHUTDOWN) show the black-hole latch tripped: the first ad's
+# GWMS_BLACKHOLE_NOWTime is later than its GWMS_BLACKHOLE_BASETime. TIME is when the
+# rate test last changed (its trip, or its later return to false); JOBSTARTS the jobs
+# started in all. Returns 1 when there is no dump or the latch did not trip.
+gwms_condor_blackhole_report() {
+  local log=$1 now_t base_t starts
+  [[ -r $log ]] || return 1
+  read -r now_t base_t starts < <(awk '
+    /\*\*\* BEGIN AD DUMP \*\*\*/ { dump = 1; next }
+    /\*\*\* END AD DUMP \*\*\*/ { dump = 0 }
+    dump && /^GWMS_BLACKHOLE_NOWTime = [0-9]+$/ && now == "" { now = $3 }
+    dump && /^GWMS_BLACKHOLE_BASETime = [0-9]+$/ && base == "" { base = $3 }
+    dump && /^JobStarts = [0-9]+$/ && starts == "" { starts = $3 }
+    END { print (now == "" ? "-" : now), (base == "" ? "-" : base), (starts == "" ? 0 : starts) }
+  ' "$log")
+  [[ $now_t =~ ^[0-9]+$ && $base_t =~ ^[0-9]+$ ]] || return 1
+  ((now_t > base_t)) || return 1
+  printf '%s %s\n' "$now_t" "$starts"
+}
+
 # gwms_condor_config_value VALUE
 # VALUE as a ClassAd literal safe in a configuration file ('$' written as $(DOLLAR)).
 gwms_condor_config_value() {
@@ -263,9 +285,16 @@ WANT_SUSPEND = false
 SUSPEND = false
 KILL = false
 
-# Black-hole protection: jobs started (so, on a busy glidein, ended) faster than
-# GLIDEIN_BLACKHOLE_RATE per second over the statistics window, at least
-# GLIDEIN_BLACKHOLE_NUMJOBS of them, stop new matches; the startd then exits once idle.
+# Black-hole protection (docs/glidein.md). GWMS_BLACKHOLE_NOW is the rate test on the
+# startd's RecentJobStarts over the time since the glidein started (a literal): the
+# startd's DaemonStartTime exists only in the copy of the ad sent to the collector, so
+# it is undefined where the startd itself evaluates START and DAEMON_SHUTDOWN. The
+# startd's latch machinery publishes when a latch expression last changed (<name>Time).
+# NOW starts false; a NOW change later than the first evaluation (the change time of the
+# constant GWMS_BLACKHOLE_BASE) means NOW was true once, so GLIDEIN_BLACKHOLE stays true
+# for good. Latches are per slot and a dynamic slot made before the trip never sees its
+# own NOW change: every slot reads the partitionable slot's (slot1) latch times through
+# STARTD_SLOT_ATTRS. CLAIM_WORKLIFE 0 then closes every claim (no claim reuse).
 GLIDEIN_BLACKHOLE_RATE = ${rate}
 GLIDEIN_BLACKHOLE_NUMJOBS = ${numjobs}
 EOF
@@ -274,10 +303,16 @@ EOF
   else
     cat <<EOF
 STATISTICS_WINDOW_SECONDS = 1200
-GWMS_BLACKHOLE_ELAPSED = ifThenElse(time() - DaemonStartTime < 1200, time() - DaemonStartTime, 1200)
-GWMS_BLACKHOLE_NOW = (RecentJobStarts >= ${numjobs}) && (RecentJobStarts > ${rate} * \$(GWMS_BLACKHOLE_ELAPSED))
-GLIDEIN_BLACKHOLE = ifThenElse(isUndefined(\$(GWMS_BLACKHOLE_NOW)), false, \$(GWMS_BLACKHOLE_NOW))
-STARTD_LATCH_EXPRS = GLIDEIN_BLACKHOLE
+GWMS_BLACKHOLE_ELAPSED = ifThenElse(time() - ${now} < 1200, time() - ${now}, 1200)
+GWMS_BLACKHOLE_TEST = (RecentJobStarts >= ${numjobs}) && (RecentJobStarts > ${rate} * \$(GWMS_BLACKHOLE_ELAPSED))
+GWMS_BLACKHOLE_NOW = ifThenElse(isUndefined(\$(GWMS_BLACKHOLE_TEST)), false, \$(GWMS_BLACKHOLE_TEST))
+GWMS_BLACKHOLE_BASE = true
+STARTD_LATCH_EXPRS = GWMS_BLACKHOLE_NOW GWMS_BLACKHOLE_BASE
+STARTD_SLOT_ATTRS = \$(STARTD_SLOT_ATTRS) GWMS_BLACKHOLE_NOWTime GWMS_BLACKHOLE_BASETime
+GLIDEIN_BLACKHOLE = (GWMS_BLACKHOLE_NOW =?= true) || (slot1_GWMS_BLACKHOLE_NOWTime > slot1_GWMS_BLACKHOLE_BASETime)
+CLAIM_WORKLIFE = ifThenElse(GLIDEIN_BLACKHOLE =?= true, 0, -1)
+STARTD_ATTRS = \$(STARTD_ATTRS) GWMS_BLACKHOLE_NOW GWMS_BLACKHOLE_BASE
+STARTD_PRINT_ADS_ON_SHUTDOWN = true
 EOF
   fi
   printf '\nSTART = %s\n' "$(gwms_condor_start_expr "$file")"

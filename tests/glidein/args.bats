@@ -61,3 +61,20 @@ setup() {
   GWMS_VERSION=9.9 run gwms_args_parse --version
   [ "$status" -eq 3 ] && [[ $output == *"9.9"* ]]
 }
+
+@test "multi-node: --nodes and --launcher, both default to auto" {
+  gwms_args_parse --manifest-url u --manifest-sha256 "$SHA"
+  [ "$GWMS_OPT_NODES" = auto ] && [ "$GWMS_OPT_LAUNCHER" = auto ]
+  gwms_args_parse --manifest-url u --manifest-sha256 "$SHA" --nodes 04 --launcher=srun
+  [ "$GWMS_OPT_NODES" = 4 ] && [ "$GWMS_OPT_LAUNCHER" = srun ]
+}
+
+@test "multi-node: a node count below 1 or a foreign launcher is a usage error" {
+  local bad
+  for bad in 0 -1 two ''; do
+    run gwms_args_parse --manifest-url u --manifest-sha256 "$SHA" --nodes "$bad"
+    [ "$status" -eq 2 ] || { echo "accepted --nodes '$bad'"; false; }
+  done
+  run gwms_args_parse --manifest-url u --manifest-sha256 "$SHA" --launcher ssh
+  [ "$status" -eq 2 ] && [[ $output == *"--launcher must be"* ]]
+}

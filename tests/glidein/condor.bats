@@ -73,13 +73,47 @@ render() {
   grep -q '^SLOT_TYPE_1 = .*gpus=100%' <<<"$output"
 }
 
-@test "config: a black-hole rate adds the latched expression" {
+@test "config: a black-hole rate adds the rate test, its latch and the claim worklife" {
   gwms_attr_set GLIDEIN_Collector cm
   gwms_attr_set GLIDEIN_BLACKHOLE_RATE 0.5
   gwms_attr_set GLIDEIN_BLACKHOLE_NUMJOBS 20
   run render
-  grep -qx 'STARTD_LATCH_EXPRS = GLIDEIN_BLACKHOLE' <<<"$output"
-  grep -qF '(RecentJobStarts >= 20) && (RecentJobStarts > 0.5 * $(GWMS_BLACKHOLE_ELAPSED))' <<<"$output"
+  [ "$status" -eq 0 ]
+  grep -qx 'STARTD_LATCH_EXPRS = GWMS_BLACKHOLE_NOW GWMS_BLACKHOLE_BASE' <<<"$output"
+  grep -qxF 'GWMS_BLACKHOLE_TEST = (RecentJobStarts >= 20) && (RecentJobStarts > 0.5 * $(GWMS_BLACKHOLE_ELAPSED))' <<<"$output"
+  # measured from the glidein's start (a literal), never from DaemonStartTime, which
+  # the startd does not have when it evaluates START and DAEMON_SHUTDOWN
+  grep -qxF 'GWMS_BLACKHOLE_ELAPSED = ifThenElse(time() - 1000000 < 1200, time() - 1000000, 1200)' <<<"$output"
+  ! grep -q DaemonStartTime <<<"$output"
+  grep -qxF 'GLIDEIN_BLACKHOLE = (GWMS_BLACKHOLE_NOW =?= true) || (slot1_GWMS_BLACKHOLE_NOWTime > slot1_GWMS_BLACKHOLE_BASETime)' <<<"$output"
+  grep -qxF 'STARTD_SLOT_ATTRS = $(STARTD_SLOT_ATTRS) GWMS_BLACKHOLE_NOWTime GWMS_BLACKHOLE_BASETime' <<<"$output"
+  grep -qxF 'CLAIM_WORKLIFE = ifThenElse(GLIDEIN_BLACKHOLE =?= true, 0, -1)' <<<"$output"
+  grep -qx 'STARTD_PRINT_ADS_ON_SHUTDOWN = true' <<<"$output"
+}
+
+@test "config: no black-hole rate, no latch and no claim worklife" {
+  gwms_attr_set GLIDEIN_Collector cm
+  run render
+  grep -qx 'GLIDEIN_BLACKHOLE = false' <<<"$output"
+  ! grep -q '^STARTD_LATCH_EXPRS\|^CLAIM_WORKLIFE\|^STARTD_SLOT_ATTRS' <<<"$output"
+}
+
+@test "blackhole_report: a recorded StartLog of a black-holed startd (23.9)" {
+  run gwms_condor_blackhole_report "${BATS_TEST_DIRNAME}/data/StartLog.blackhole"
+  [ "$status" -eq 0 ]
+  [ "$output" = "1795561800 2" ]
+}
+
+@test "blackhole_report: no trip (NOW never changed), no dump, no file" {
+  sed 's/^GWMS_BLACKHOLE_NOWTime = .*/GWMS_BLACKHOLE_NOWTime = 1795561789/' \
+    "${BATS_TEST_DIRNAME}/data/StartLog.blackhole" >"$BATS_TEST_TMPDIR/same"
+  run gwms_condor_blackhole_report "$BATS_TEST_TMPDIR/same"
+  [ "$status" -eq 1 ] && [ -z "$output" ]
+  grep -v 'AD DUMP' "${BATS_TEST_DIRNAME}/data/StartLog.blackhole" >"$BATS_TEST_TMPDIR/nodump"
+  run gwms_condor_blackhole_report "$BATS_TEST_TMPDIR/nodump"
+  [ "$status" -eq 1 ]
+  run gwms_condor_blackhole_report "$BATS_TEST_TMPDIR/absent"
+  [ "$status" -eq 1 ]
 }
 
 @test "config: \$ in a value cannot expand a macro" {

@@ -281,25 +281,87 @@ def test_configure_only_config_parses_with_condor_config_val(
     assert pidns == "false"
 
 
-def test_black_hole_latch_stops_matching(pool: gp.Pool, glidein: Any, tmp_path: Path) -> None:
-    """Jobs started faster than GLIDEIN_BLACKHOLE_RATE (per second, since the startd
-    started, over at least GLIDEIN_BLACKHOLE_NUMJOBS jobs) set GLIDEIN_BLACKHOLE: START
-    turns false and the glidein ends when idle. (A schedd still holding a claim can run
-    one more job on it: claim reuse does not consult START; see docs/glidein.md.)"""
-    g = glidein("bh", params={"GLIDEIN_BLACKHOLE_RATE": "0.05", "GLIDEIN_BLACKHOLE_NUMJOBS": 2})
-    startd_ad(pool, "entry-bh")
-    first = submit(pool, tmp_path, "entry-bh", "true", count=2)
-    assert [ln.split()[:2] for ln in wait_history(pool, first, 2)] == [["4", "0"]] * 2
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ad = startd_ad(pool, "entry-bh", attrs=("GLIDEIN_BLACKHOLE", "START"))
-        if ad["GLIDEIN_BLACKHOLE"] == "true":
-            break
+def job_states(pool: gp.Pool, cluster: str) -> list[str]:
+    """``JobStatus NumJobStarts`` of every job of ``cluster`` still in the queue."""
+    out = pool.condor("condor_q", cluster, "-af", "JobStatus", "NumJobStarts").stdout
+    return [ln.strip() for ln in out.splitlines() if ln.strip()]
+
+
+def settled_states(pool: gp.Pool, cluster: str, timeout: float = 60) -> list[str]:
+    """:func:`job_states` once no job of ``cluster`` is running: a shadow whose claim
+    activation the startd refuses shows the job running (2) for a moment."""
+    deadline = time.monotonic() + timeout
+    states = job_states(pool, cluster)
+    while time.monotonic() < deadline and any(s.startswith("2 ") for s in states):
         time.sleep(2)
-    assert (ad["GLIDEIN_BLACKHOLE"], ad["START"]) == ("true", "false")
-    # the negotiator makes no new match; the glidein ends once idle
-    rc, err = g.wait(timeout=IDLE + 150)
+        states = job_states(pool, cluster)
+    return states
+
+
+def test_black_hole_refuses_claim_reuse_and_daemon_shutdown_ends_it(
+        pool: gp.Pool, glidein: Any, tmp_path: Path) -> None:
+    """Three jobs of one cluster on a one-CPU glidein with a black-hole threshold of two
+    jobs: the schedd runs the second job by reusing the first job's claim, then tries
+    again for the third; the startd refuses that activation (START, fresh in the
+    startd, is false) and closes the claim (CLAIM_WORKLIFE 0). The idle glidein then
+    ends through STARTD.DAEMON_SHUTDOWN, long before its idle time (600 s), and its
+    log says black hole. Before the fix the third job ran on the reused claim and
+    the startd only left after STARTD_NOCLAIM_SHUTDOWN: DaemonStartTime, which the
+    rate test used, is added only to the copy of the ad sent to the collector."""
+    g = glidein("bh", params={"GLIDEIN_BLACKHOLE_RATE": "0.02",
+                              "GLIDEIN_BLACKHOLE_NUMJOBS": 2, "GLIDEIN_Max_Idle": 600})
+    startd_ad(pool, "entry-bh")
+    cluster = submit(pool, tmp_path, "entry-bh", "true", count=3)
+    assert [ln.split()[:2] for ln in wait_history(pool, cluster, 2)] == [["4", "0"]] * 2
+    rc, err = g.wait(timeout=240)
     assert rc == 0, err
+    assert settled_states(pool, cluster) == ["1 0"]  # the third never started
+    pool.condor("condor_rm", cluster)
+    msgs = [r["message"] for r in g.records()]
+    assert "the startd ended (DAEMON_SHUTDOWN): stopping condor_master" in msgs
+    black = [m for m in msgs if m.startswith("black hole: ")]
+    assert len(black) == 1 and "2 jobs started in all" in black[0], msgs
+    startlog = (g.work() / "condor" / "log" / "StartLog").read_text()
+    assert "The DaemonShutdown expression" in startlog
+    assert "evaluated to TRUE: starting graceful shutdown" in startlog
+
+
+def test_black_hole_latch_outlives_the_rate_test(pool: gp.Pool, glidein: Any,
+                                                 tmp_path: Path) -> None:
+    """Two CPUs: a long job holds one while two short jobs trip the black hole (three
+    starts within 50 s: rate 0.06/s). The rate test itself turns false again once
+    50 s have passed; the latch keeps GLIDEIN_BLACKHOLE (and so START false): a job
+    submitted after that is never matched, and when the long job is removed the
+    glidein ends through DAEMON_SHUTDOWN instead of taking new work."""
+    g = glidein("sticky", params={"GLIDEIN_BLACKHOLE_RATE": "0.06",
+                                  "GLIDEIN_BLACKHOLE_NUMJOBS": 3, "GLIDEIN_CPUS": 2,
+                                  "GLIDEIN_MEMORY": 1024, "GLIDEIN_Max_Idle": 600})
+    startd_ad(pool, "entry-sticky")
+    long_job = submit(pool, tmp_path, "entry-sticky", "sleep 600")
+    short = submit(pool, tmp_path, "entry-sticky", "true", count=2)
+    assert [ln.split()[:2] for ln in wait_history(pool, short, 2)] == [["4", "0"]] * 2
+    names = ("GLIDEIN_BLACKHOLE", "GWMS_BLACKHOLE_NOW", "START")
+    deadline = time.monotonic() + 150
+    seen = []
+    while time.monotonic() < deadline:
+        ad = startd_ad(pool, "entry-sticky", attrs=names)
+        seen.append(tuple(ad[n] for n in names))
+        if seen[-1] == ("true", "false", "false"):
+            break
+        time.sleep(3)
+    # tripped first (NOW true), then the rate test decayed while the latch held
+    assert ("true", "true", "false") in seen, seen
+    assert seen[-1] == ("true", "false", "false"), seen
+    late = submit(pool, tmp_path, "entry-sticky", "true")
+    assert [s.split()[0] for s in job_states(pool, long_job)] == ["2"]  # still running
+    pool.condor("condor_rm", long_job)
+    rc, err = g.wait(timeout=240)
+    assert rc == 0, err
+    assert settled_states(pool, late) == ["1 0"]  # never started
+    pool.condor("condor_rm", late)
+    msgs = [r["message"] for r in g.records()]
+    assert "the startd ended (DAEMON_SHUTDOWN): stopping condor_master" in msgs
+    assert any(m.startswith("black hole: ") for m in msgs), msgs
 
 
 def test_site_preempt_file_evicts_the_running_job(pool: gp.Pool, glidein: Any,
