@@ -195,3 +195,34 @@ def test_no_condor_is_reported_after_validation(stage, run_pilot) -> None:
                     env={"PATH": "/usr/bin:/bin"})
     assert run.returncode == 5
     assert "no condor tarball staged and no condor_master on PATH" in run.stderr
+
+
+def test_failed_validation_keeps_the_batch_slot_occupied(stage, tmp_path: Path) -> None:
+    """Black-hole protection at startup: after a validation failure the pilot stays alive
+    (holding its batch slot) for --failure-sleep seconds; it has already said why, and a
+    batch system's SIGTERM still ends it at once."""
+    served = stage(scripts=(staging.Script("vo/check_scratch.sh", "group", 10),),
+                   extra={"vo/check_scratch.sh": SCRIPT_FAIL})
+    parent = tmp_path / "t"
+    parent.mkdir()
+    proc = subprocess.Popen(
+        [str(served.dir / "glidein_startup.sh"), "--manifest-url",
+         f"{served.url}/{staging.MANIFEST_NAME}", "--manifest-sha256",
+         served.manifest.digest, "--validate-only", "--failure-sleep", "600",
+         "--keep-work-dir"],
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(parent)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wanted = "node unusable; sleeping 600s (black-hole protection)"
+    for _ in range(1200):
+        logs = list(parent.glob("glidein.*/log/glidein.jsonl"))
+        if logs and wanted in logs[0].read_text():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError("the validation failure was never logged")
+    time.sleep(1)
+    assert proc.poll() is None  # still holding the slot after saying why
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
