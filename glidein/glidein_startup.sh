@@ -358,12 +358,12 @@ gwms_main_node_pilot() {
   if [[ $launcher == srun && ${BASH_SOURCE[0]##*/} == slurm_bcast_* ]]; then
     GWMS_NODE_BCAST_COPY=${GWMS_SELF_DIR}/${BASH_SOURCE[0]##*/}
   fi
-  if [[ -n ${GWMS_MULTINODE_TOKEN:-} ]]; then
+  if [[ -n ${GWMS_MULTINODE_TOKEN+set} ]]; then
     gwms_multinode_token_import GWMS_MULTINODE_TOKEN "${GWMS_WORK_DIR}/glidein.token" ||
       gwms_main_fail 5 "node pilot: cannot write the token the leader passed"
     GWMS_OPT_TOKEN_FILE=${GWMS_WORK_DIR}/glidein.token
   fi
-  if [[ -n ${GWMS_MULTINODE_LOG_TOKEN:-} ]]; then
+  if [[ -n ${GWMS_MULTINODE_LOG_TOKEN+set} ]]; then
     gwms_multinode_token_import GWMS_MULTINODE_LOG_TOKEN "${GWMS_WORK_DIR}/log.token" ||
       gwms_main_fail 5 "node pilot: cannot write the log token the leader passed"
     GWMS_OPT_LOG_TOKEN_FILE=${GWMS_WORK_DIR}/log.token
