@@ -165,6 +165,10 @@ class StartdSpec:
     #: The runtime runs without a setuid starter (user namespaces): condor_ssh_to_job
     #: must then enter only the user namespace (``SINGULARITY_IS_SETUID = False``).
     unprivileged: bool = True
+    #: The runtime can give each job its own PID namespace; condor_ssh_to_job needs it
+    #: (HTCondor's nsenter joins the job's PID namespace, allowed only for one owned by
+    #: the job's user namespace).
+    pid_namespaces: bool = False
 
 
 def classad_string(text: str) -> str:
@@ -226,7 +230,7 @@ def startd_config(spec: StartdSpec) -> dict[str, str]:
         "SINGULARITY_TARGET_DIR": spec.target_dir or "/srv",
         "SINGULARITY_BIND_EXPR": classad_string(" ".join(spec.binds)),
         "SINGULARITY_EXTRA_ARGUMENTS": classad_string(strip_nv(spec.extra_arguments)),
-        "SINGULARITY_USE_PID_NAMESPACES": "False",
+        "SINGULARITY_USE_PID_NAMESPACES": "True" if spec.pid_namespaces else "False",
         "SINGULARITY_IS_SETUID": "False" if spec.unprivileged else "True",
         "SINGULARITY_IGNORE_MISSING_BIND_TARGET": "True",
     }

@@ -175,14 +175,17 @@ gwms_container_strip_nv() {
   printf '%s' "$out"
 }
 
-# gwms_container_config USE MODE BINARY IMAGES_FILE PREFIXES BINDS TARGET_DIR EXTRA_ARGS UNPRIV
+# gwms_container_config USE MODE BINARY IMAGES_FILE PREFIXES BINDS TARGET_DIR EXTRA_ARGS UNPRIV PIDNS
 # Print the startd configuration fragment. USE is true when the runtime works and the
 # mode lets jobs run in it (optional, preferred, required); MODE the combined mode;
 # BINARY the runtime; IMAGES_FILE the reachable images ("name image" lines); PREFIXES the
 # comma-separated allow-list; BINDS comma-separated bind specs; TARGET_DIR the job's
 # directory inside the image; EXTRA_ARGS the VO's extra runtime arguments; UNPRIV true when
 # the runtime runs without its setuid starter (condor_ssh_to_job then enters only the user
-# namespace: SINGULARITY_IS_SETUID = False).
+# namespace: SINGULARITY_IS_SETUID = False); PIDNS true when the runtime can give the job
+# its own PID namespace (SINGULARITY_USE_PID_NAMESPACES: condor_ssh_to_job's nsenter
+# joins the job's PID namespace, which it may only do for one the job's user namespace
+# owns).
 #
 # Jobs that run in a container (SINGULARITY_JOB):
 #   optional   the job names an image (SingularityImage)
@@ -192,7 +195,7 @@ gwms_container_strip_nv() {
 # every job that names an image (it would run in the host's OS instead).
 gwms_container_config() {
   local use=$1 mode=$2 binary=$3 images=$4 prefixes=$5 binds=$6 target=$7 extra=$8
-  local unpriv=${9:-true}
+  local unpriv=${9:-true} pidns=${10:-false}
   local job gate bind_list=''
   printf '# Containers (glidein/lib/container.sh): mode %s, in use: %s\n' "$mode" "$use"
   if [[ $use != true ]]; then
@@ -225,7 +228,7 @@ gwms_container_config() {
   printf 'SINGULARITY_BIND_EXPR = %s\n' "$(gwms_container_classad_string "$bind_list")"
   printf 'SINGULARITY_EXTRA_ARGUMENTS = %s\n' \
     "$(gwms_container_classad_string "$(gwms_container_strip_nv "$extra")")"
-  printf 'SINGULARITY_USE_PID_NAMESPACES = False\n'
+  printf 'SINGULARITY_USE_PID_NAMESPACES = %s\n' "$([[ $pidns == true ]] && printf True || printf False)"
   printf 'SINGULARITY_IS_SETUID = %s\n' "$([[ $unpriv == true ]] && printf False || printf True)"
   printf 'SINGULARITY_IGNORE_MISSING_BIND_TARGET = True\n'
 }
@@ -251,4 +254,18 @@ gwms_container_exec() {
     [[ -n $b && -e ${b%%:*} ]] && args+=(-B "$b")
   done
   "$binary" exec --contain --no-home "${args[@]}" "$image" "$@"
+}
+
+# gwms_container_ssh_template LIBEXEC
+# Print "SSH_TO_JOB_SSHD_CONFIG_TEMPLATE = PATH" when the release of LIBEXEC (…/libexec or
+# …/libexec/condor) keeps condor_ssh_to_job's sshd template under lib/condor/ (Debian's
+# layout) rather than lib/, where the glidein's $(LIB) points; print nothing otherwise.
+gwms_container_ssh_template() {
+  local libexec=$1 rel name=condor_ssh_to_job_sshd_config_template
+  [[ -n $libexec ]] || return 0
+  rel=${libexec%/condor}
+  rel=${rel%/libexec}
+  if [[ ! -f ${rel}/lib/${name} && -f ${rel}/lib/condor/${name} ]]; then
+    printf 'SSH_TO_JOB_SSHD_CONFIG_TEMPLATE = %s\n' "${rel}/lib/condor/${name}"
+  fi
 }

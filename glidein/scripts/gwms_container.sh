@@ -16,12 +16,14 @@
 #   GLIDEIN_CONTAINER_TARGET_DIR  job directory inside the image [/srv]
 #   GLIDEIN_CONTAINER_EXTRA_ARGS  VO's extra runtime arguments (--nv is dropped) []
 #   GLIDEIN_SINGULARITY_BINARY    runtime path [apptainer, then singularity, on PATH]
+#   GWMS_CONDOR_LIBEXEC (environment, from the pilot) to find condor_ssh_to_job's template
 # Advertises:
 #   HAS_SINGULARITY (true only when jobs may run in a container here), SINGULARITY_PATH,
 #   SINGULARITY_VERSION, GLIDEIN_CONTAINER_RUNTIME (apptainer|singularity|none),
 #   GLIDEIN_CONTAINER_MODE (unprivileged|privileged|unusable), GLIDEIN_CONTAINER_UNPRIVILEGED,
 #   GLIDEIN_CONTAINER_POLICY (none|optional|preferred|required|conflict),
 #   GLIDEIN_CONTAINER_IMAGES (names of the images that ran), GWMS_CONTAINER_DEFAULT_IMAGE,
+#   GLIDEIN_CONTAINER_PID_NAMESPACES (the runtime can give jobs their own PID namespace),
 #   GLIDEIN_CONTAINER_ERROR (why containers are off; empty when on)
 # Exit codes: 0 ok; 1 validation failure (policy required but no working runtime, or the
 #   entry's and the VO's policies conflict); 2 script error (unknown policy word, bad map)
@@ -34,11 +36,14 @@ source "${GWMS_LIB_DIR}/log.sh"
 # shellcheck source=glidein/lib/container.sh
 source "${GWMS_LIB_DIR}/container.sh"
 
-# try_image BINARY IMAGE OUT [ARG...]: run /bin/true in IMAGE; output to OUT.
+# try_image BINARY IMAGE OUT [ARG...]: run /bin/true in IMAGE, then the image's test
+# (what HTCondor's starter runs before each job: SINGULARITY_RUN_TEST_BEFORE_JOB);
+# output to OUT.
 try_image() {
   local binary=$1 image=$2 out=$3
   shift 3
-  timeout 120 "$binary" exec "$@" --contain --no-home "$image" /bin/true >"$out" 2>&1
+  timeout 120 "$binary" exec "$@" --contain --no-home "$image" /bin/true >"$out" 2>&1 &&
+    timeout 120 "$binary" -s test "$@" --contain --no-home "$image" >>"$out" 2>&1
 }
 
 # advertise USE MODE REASON: the attributes every outcome advertises.
@@ -51,7 +56,7 @@ advertise() {
 main() {
   local entry vo mode found tool='' binary='' version='' prefixes binds target extra
   local work=${GWMS_WORK_DIR:-.} images_in images_ok out name image run_mode=unusable
-  local flag='' default_image='' names='' tested=0 works=false reason='' use=false
+  local flag='' default_image='' names='' tested=0 works=false reason='' use=false pidns=''
   entry=$(gwms_attr_default GLIDEIN_SINGULARITY_REQUIRE optional)
   [[ $(gwms_attr_default GLIDEIN_REQUIRE_CONTAINER false) == true ]] && entry=required
   vo=$(gwms_attr_default GLIDEIN_Singularity_Use optional)
@@ -116,6 +121,11 @@ main() {
         continue
       fi
       printf '%s %s\n' "$name" "$image" >>"$images_ok"
+      if [[ -z $pidns ]]; then
+        pidns=false
+        timeout 120 "$binary" exec ${flag:+"$flag"} --pid --contain --no-home "$image" /bin/true \
+          >/dev/null 2>&1 && pidns=true
+      fi
     done <"$images_in"
     if [[ -z $reason ]] && ((!tested)); then
       # No local image to try: user namespaces are the only thing to test.
@@ -149,12 +159,15 @@ main() {
     gwms_attr_set GLIDEIN_CONTAINER_IMAGES "$names"
     gwms_attr_set GWMS_CONTAINER_DEFAULT_IMAGE "$default_image"
     gwms_attr_set GLIDEIN_CONTAINER_BINDS "$binds"
+    gwms_attr_set GLIDEIN_CONTAINER_PID_NAMESPACES "${pidns:-false}"
     [[ -n $flag ]] && extra="${flag}${extra:+ ${extra}}"
   fi
   advertise "$use" "$mode" "$reason"
   gwms_container_config "$use" "$mode" "$binary" "$images_ok" "$prefixes" "$binds" \
     "$target" "$extra" "$([[ $run_mode == unprivileged ]] && printf true || printf false)" \
-    >"${work}/condor_config.d/50-container.config"
+    "${pidns:-false}" >"${work}/condor_config.d/50-container.config"
+  # condor_ssh_to_job into container jobs needs the sshd template the release ships
+  gwms_container_ssh_template "${GWMS_CONDOR_LIBEXEC:-}" >>"${work}/condor_config.d/50-container.config"
 
   if [[ $mode == conflict ]]; then
     gwms_log error "container policies conflict (VO ${vo}, entry ${entry}): node not usable"

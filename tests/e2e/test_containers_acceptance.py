@@ -28,9 +28,11 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_helpers import E2EGrid
@@ -48,6 +50,8 @@ PILOT_USER = "ctrpilot"
 ENTRY = "CTR_accept"
 ENTRY_REQUIRED = "CTR_required"
 UNIT = "gwms-ctr-glidein"
+STAGE_UNIT = "gwms-ctr-stage"
+STAGE_PORT = 8089
 VENV = "/opt/gwms/venv"
 HOST_OS = "trixie"
 
@@ -88,15 +92,23 @@ done
 apptainer --version
 """
 
+# The bookworm root (debootstrap) is kept; the VO default is an Apptainer sandbox built
+# from it (it needs /.singularity.d: HTCondor runs `apptainer test` before each job).
+ROOTFS = f"{IMAGES}/bookworm.rootfs"
 BUILD_IMAGES = f"""set -e
+if [ ! -f {ROOTFS}/etc/os-release ]; then
+  rm -rf {ROOTFS}.tmp
+  debootstrap --variant=minbase bookworm {ROOTFS}.tmp http://deb.debian.org/debian >/dev/null
+  mv {ROOTFS}.tmp {ROOTFS}
+fi
 if [ ! -f {SANDBOX}/etc/gwms-image ]; then
   rm -rf {SANDBOX}.tmp
-  debootstrap --variant=minbase bookworm {SANDBOX}.tmp http://deb.debian.org/debian >/dev/null
+  apptainer -s build --sandbox {SANDBOX}.tmp {ROOTFS}
   echo vo-default > {SANDBOX}.tmp/etc/gwms-image
   rm -rf {SANDBOX} && mv {SANDBOX}.tmp {SANDBOX}
 fi
 if [ ! -f {SIF} ]; then
-  rm -rf {IMAGES}/custom.tmp && cp -a {SANDBOX} {IMAGES}/custom.tmp
+  rm -rf {IMAGES}/custom.tmp && cp -a {ROOTFS} {IMAGES}/custom.tmp
   echo custom > {IMAGES}/custom.tmp/etc/gwms-image
   apptainer -s build {SIF}.tmp {IMAGES}/custom.tmp
   mv {SIF}.tmp {SIF} && rm -rf {IMAGES}/custom.tmp
@@ -123,6 +135,7 @@ STAGE = f"""set -e
 rm -rf {BASE}/stage
 {VENV}/bin/python - <<'EOF'
 from pathlib import Path
+from typing import Any
 from gwms_core import staging
 scripts = staging.BUILTIN_SCRIPTS + (staging.Script("vo/ctr_probe.sh", "frontend", 10),)
 files = staging.glidein_files(Path("{BASE}/glidein"), scripts=scripts,
@@ -139,10 +152,13 @@ class Pilot:
     """How to start a glidein by hand on the execute host."""
 
     digest: str
+    #: GLIDEIN_Id prefix of this run's glideins (jobs require it: an ad left behind by an
+    #: earlier run cannot attract them)
+    run_id: str
 
     def command(self, entry: str, params: dict[str, str], extra: tuple[str, ...] = ()) -> str:
-        args = [f"{BASE}/stage/glidein_startup.sh",
-                "--manifest-url", f"file://{BASE}/stage/manifest.sha256",
+        args = [f"{BASE}/stage/glidein_startup.sh", "--glidein-id", f"{self.run_id}-{entry}",
+                "--manifest-url", f"http://127.0.0.1:{STAGE_PORT}/manifest.sha256",
                 "--manifest-sha256", self.digest, "--factory", "ctr-test", "--entry", entry,
                 "--frontend", "ctr-test", "--group", "main", "--site", "CTR_Site",
                 "--walltime", "1800", "--collector", "cm.dns.podman",
@@ -169,33 +185,56 @@ def ctr(e2e_grid: E2EGrid) -> Iterator[Pilot]:
                     "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client "
                     ">/dev/null; }", timeout=600)
     g.run(HOST, f"id {PILOT_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {PILOT_USER}\n"
-                f"rm -rf {BASE} && mkdir -p {BASE}/work && chown {PILOT_USER} {BASE}/work")
+                f"rm -rf {BASE} && mkdir -p {BASE}/work/{ENTRY} {BASE}/work/{ENTRY_REQUIRED}\n"
+                f"chown -R {PILOT_USER} {BASE}/work")
     subprocess.run(["podman", "cp", str(REPO / "glidein"), f"{g.container(HOST)}:{BASE}/glidein"],
                    check=True, env={"CONTAINERS_CONF": str(REPO / "tests/grid/containers.conf"),
                                     "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
     g.run(HOST, f"cat > {BASE}/ctr_probe.sh", stdin=VO_SCRIPT)
     digest = g.out(HOST, STAGE).splitlines()[-1]
+    g.run(HOST, f"systemctl stop {STAGE_UNIT} 2>/dev/null; systemctl reset-failed {STAGE_UNIT} "
+                f"2>/dev/null; systemd-run --unit {STAGE_UNIT} -p User={PILOT_USER} "
+                f"/usr/bin/python3 -m http.server {STAGE_PORT} --bind 127.0.0.1 "
+                f"--directory {BASE}/stage >/dev/null")
     token = g.out("cm", "condor_token_create -identity glidein@gwms.test -lifetime 7200")
     g.run(HOST, f"umask 077; cat > {BASE}/token; chown {PILOT_USER} {BASE}/token",
           stdin=token + "\n")
     g.run("submit", "id alice >/dev/null 2>&1 || useradd -m -s /bin/bash alice")
     try:
-        yield Pilot(digest)
+        yield Pilot(digest, f"ctr-{uuid.uuid4().hex[:8]}")
     finally:
-        g.run("submit", "condor_rm -const 'GwmsCtrTest =?= true' >/dev/null 2>&1 || true",
-              user="alice", check=False)
-        g.run(HOST, f"systemctl stop {UNIT} 2>/dev/null; systemctl reset-failed {UNIT} "
-                    "2>/dev/null; true", check=False, timeout=200)
+        cleanup(g)
+
+
+def cleanup(g: E2EGrid) -> None:
+    """Jobs removed, glideins stopped and out of the collector, work area removed."""
+    g.run("submit", "condor_rm -const 'GwmsCtrTest =?= true' >/dev/null 2>&1 || true",
+          user="alice", check=False)
+    g.wait_for("the test jobs to leave the queue", lambda: not g.out(
+        "submit", "condor_q -allusers -const 'GwmsCtrTest =?= true' -af ClusterId",
+        check=False), timeout=120)
+    # graceful: the pilot forwards SIGTERM to condor_master, the startd invalidates its ads
+    g.run(HOST, f"systemctl stop {UNIT} {STAGE_UNIT} 2>/dev/null; systemctl reset-failed "
+                f"{UNIT} {STAGE_UNIT} 2>/dev/null; true", check=False, timeout=200)
+    try:
         g.wait_for("the test glideins to leave the collector",
                    lambda: not condor_status(g, 'GLIDEIN_Factory =?= "ctr-test"', "Name"),
-                   timeout=180)
-        g.run(HOST, f"command -v apptainer >/dev/null || apt-get install -y -qq "
-                    f"{DEBS}/apptainer_*.deb >/dev/null; rm -rf {BASE}", check=False,
-              timeout=300)
+                   timeout=60)
+    except AssertionError:
+        # a startd killed before it could invalidate: remove its ads by hand
+        g.run("cm", "printf '%s\\n' 'MyType = \"Query\"' 'TargetType = \"Machine\"' "
+                    "'Requirements = GLIDEIN_Factory =?= \"ctr-test\"' > /tmp/ctr-inv.ad && "
+                    "condor_advertise INVALIDATE_STARTD_ADS /tmp/ctr-inv.ad && "
+                    "condor_advertise INVALIDATE_MASTER_ADS /tmp/ctr-inv.ad; rm -f /tmp/ctr-inv.ad")
+        g.wait_for("the test glideins to leave the collector",
+                   lambda: not condor_status(g, 'GLIDEIN_Factory =?= "ctr-test"', "Name"),
+                   timeout=60)
+    g.run(HOST, f"command -v apptainer >/dev/null || apt-get install -y -qq "
+                f"{DEBS}/apptainer_*.deb >/dev/null; rm -rf {BASE}", check=False, timeout=300)
 
 
 @pytest.fixture(scope="module")
-def glidein(e2e_grid: E2EGrid, ctr: Pilot) -> dict[str, str]:
+def glidein(e2e_grid: E2EGrid, ctr: Pilot) -> dict[str, Any]:
     """A running glidein with VO policy preferred and the bookworm sandbox as default;
     returns its partitionable slot's ad (selected attributes)."""
     g = e2e_grid
@@ -212,7 +251,7 @@ def glidein(e2e_grid: E2EGrid, ctr: Pilot) -> dict[str, str]:
     attrs = ("HAS_SINGULARITY SINGULARITY_VERSION GLIDEIN_CONTAINER_MODE "
              "GLIDEIN_CONTAINER_POLICY GLIDEIN_CONTAINER_IMAGES VO_CONTAINER_OS "
              "HasSingularity GLIDEIN_CONTAINER_ERROR")
-    constraint = f'GLIDEIN_Entry_Name =?= "{ENTRY}" && PartitionableSlot =?= true'
+    constraint = f'GLIDEIN_Id =?= "{ctr.run_id}-{ENTRY}" && PartitionableSlot =?= true'
 
     def up() -> bool:
         if g.out(HOST, f"systemctl is-active {UNIT}", check=False) not in ("active",
@@ -227,7 +266,7 @@ def glidein(e2e_grid: E2EGrid, ctr: Pilot) -> dict[str, str]:
     line = g.out("cm", f"condor_status -const {shlex.quote(constraint)} -json "
                        f"-attributes {attrs.replace(' ', ',')}")
     (ad,) = json.loads(line)
-    return {k: str(v) for k, v in ad.items()}
+    return dict(ad)
 
 
 SUBMIT = """universe = vanilla
@@ -235,7 +274,7 @@ executable = /bin/sh
 transfer_executable = false
 arguments = "-c '{probe}; {extra}'"
 +GwmsCtrTest = true
-requirements = TARGET.GLIDEIN_Entry_Name =?= "{entry}"
+requirements = TARGET.GLIDEIN_Id =?= "{glidein_id}"
 request_cpus = 1
 request_memory = 64
 request_disk = 1024
@@ -249,12 +288,13 @@ queue
 
 
 PROBE = (". /etc/os-release; echo OS=$VERSION_CODENAME; "
-         "echo IMAGE=$(cat /etc/gwms-image 2>/dev/null || echo none); echo PWD=$(pwd)")
+         "echo IMAGE=$(cat /etc/gwms-image 2>/dev/null || echo none); echo PWD=`pwd`")
 
 
-def submit(grid: E2EGrid, name: str, image: str | None, entry: str = ENTRY,
+def submit(grid: E2EGrid, pilot: Pilot, name: str, image: str | None, entry: str = ENTRY,
            extra: str = "true") -> str:
-    text = SUBMIT.format(name=name, entry=entry, extra=extra, probe=PROBE,
+    text = SUBMIT.format(name=name, glidein_id=f"{pilot.run_id}-{entry}", extra=extra,
+                         probe=PROBE,
                          image=f'+SingularityImage = "{image}"' if image else "")
     out = grid.out("submit", f"mkdir -p /tmp/ctr && cat > /tmp/ctr/{name}.sub && "
                              f"rm -f /tmp/ctr/{name}.out /tmp/ctr/{name}.log && "
@@ -275,8 +315,9 @@ def wait_done(grid: E2EGrid, job: str, name: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def test_glidein_detects_unprivileged_apptainer(glidein: dict[str, str]) -> None:
-    assert glidein["HAS_SINGULARITY"] == "True"
+def test_glidein_detects_unprivileged_apptainer(glidein: dict[str, Any]) -> None:
+    assert glidein["HAS_SINGULARITY"] is True
+    assert glidein["HasSingularity"] is True  # HTCondor's own check of SINGULARITY agrees
     assert glidein["SINGULARITY_VERSION"].startswith("1.4."), glidein
     assert glidein["GLIDEIN_CONTAINER_MODE"] == "unprivileged"
     assert glidein["GLIDEIN_CONTAINER_POLICY"] == "preferred"
@@ -284,46 +325,57 @@ def test_glidein_detects_unprivileged_apptainer(glidein: dict[str, str]) -> None
     assert glidein["GLIDEIN_CONTAINER_ERROR"] == ""
 
 
-def test_vo_script_ran_inside_the_default_image(glidein: dict[str, str]) -> None:
+def test_vo_script_ran_inside_the_default_image(glidein: dict[str, Any]) -> None:
     assert glidein["VO_CONTAINER_OS"] == "bookworm"
 
 
-def test_job_with_an_image_runs_inside_it(e2e_grid: E2EGrid, glidein: dict[str, str]) -> None:
+def test_job_with_an_image_runs_inside_it(e2e_grid: E2EGrid, ctr: Pilot,
+                                          glidein: dict[str, Any]) -> None:
     host_os = e2e_grid.out(HOST, ". /etc/os-release; echo $VERSION_CODENAME")
     assert host_os == HOST_OS
-    job = submit(e2e_grid, "own", SIF)
+    job = submit(e2e_grid, ctr, "own", SIF)
     out = wait_done(e2e_grid, job, "own")
     assert out == {"OS": "bookworm", "IMAGE": "custom", "PWD": "/srv"}
 
 
-def test_job_without_an_image_gets_the_vo_default(e2e_grid: E2EGrid,
-                                                  glidein: dict[str, str]) -> None:
-    job = submit(e2e_grid, "default", None)
+def test_job_without_an_image_gets_the_vo_default(e2e_grid: E2EGrid, ctr: Pilot,
+                                                  glidein: dict[str, Any]) -> None:
+    job = submit(e2e_grid, ctr, "default", None)
     out = wait_done(e2e_grid, job, "default")
     assert out == {"OS": "bookworm", "IMAGE": "vo-default", "PWD": "/srv"}
 
 
-def test_image_outside_the_allow_list_does_not_match(e2e_grid: E2EGrid,
-                                                     glidein: dict[str, str]) -> None:
-    outside = submit(e2e_grid, "outside", "/tmp/elsewhere.sif")
-    # a job submitted after it, allowed, runs and completes on the same idle glidein
-    later = submit(e2e_grid, "later", SIF)
+def test_image_outside_the_allow_list_does_not_match(e2e_grid: E2EGrid, ctr: Pilot,
+                                                     glidein: dict[str, Any]) -> None:
+    outside = submit(e2e_grid, ctr, "outside", "/tmp/elsewhere.sif")
+    # a job submitted after it, with an allowed image, runs and completes on the same
+    # glidein, which has room for both
+    later = submit(e2e_grid, ctr, "later", SIF)
     wait_done(e2e_grid, later, "later")
-    assert job_status(e2e_grid, outside).startswith("1")  # still idle
+    status = job_status(e2e_grid, outside)
+    starts = e2e_grid.out("submit", f"condor_q {outside} -af NumJobStarts", user="alice")
     e2e_grid.run("submit", f"condor_rm {outside}", user="alice")
+    assert status.startswith("1"), status  # still idle
+    assert starts in ("undefined", "0"), starts
 
 
-def test_ssh_to_job_lands_inside_the_container(e2e_grid: E2EGrid,
-                                               glidein: dict[str, str]) -> None:
-    job = submit(e2e_grid, "ssh", SIF, extra="sleep 240")
+def test_ssh_to_job_lands_inside_the_container(e2e_grid: E2EGrid, ctr: Pilot,
+                                               glidein: dict[str, Any]) -> None:
+    job = submit(e2e_grid, ctr, "ssh", SIF, extra="sleep 300")
     e2e_grid.wait_for(f"job {job} to run", lambda: job_status(e2e_grid, job).startswith("2"),
                       timeout=300)
+    # An interactive session (HTCondor enters the container only for a shell, not for a
+    # command given on condor_ssh_to_job's command line); the session does not end by
+    # itself after "exit", so timeout ends it.
+    script = ("(sleep 5; printf '%s\\n' 'cat /etc/gwms-image; . /etc/os-release; "
+              "echo CODENAME=$VERSION_CODENAME; echo DIR=$(pwd); exit'; sleep 10) | "
+              f"timeout 40 condor_ssh_to_job {job}")
     try:
-        proc = e2e_grid.run("submit", f"condor_ssh_to_job {job} cat /etc/gwms-image "
-                                      "/etc/os-release", user="alice", check=False, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.splitlines()[0] == "custom"
-        assert "bookworm" in proc.stdout
+        proc = e2e_grid.run("submit", script, user="alice", check=False, timeout=120)
+        lines = proc.stdout.splitlines()
+        assert "custom" in lines, (proc.stdout, proc.stderr)
+        assert "CODENAME=bookworm" in lines
+        assert "DIR=/srv" in lines
     finally:
         e2e_grid.run("submit", f"condor_rm {job}", user="alice", check=False)
 
@@ -333,7 +385,7 @@ def test_required_without_apptainer_fails_validation(e2e_grid: E2EGrid, ctr: Pil
     g.run(HOST, "dpkg -r apptainer >/dev/null")
     try:
         assert g.run(HOST, "command -v apptainer", check=False).returncode != 0
-        job = submit(g, "required", None, entry=ENTRY_REQUIRED)
+        job = submit(g, ctr, "required", None, entry=ENTRY_REQUIRED)
         cmd = ctr.command(ENTRY_REQUIRED, {
             "GLIDEIN_Singularity_Use": "required",
             "SINGULARITY_IMAGES_DICT": f"default:{SANDBOX}",
@@ -349,7 +401,7 @@ def test_required_without_apptainer_fails_validation(e2e_grid: E2EGrid, ctr: Pil
                    for m in errors), errors
         assert any("validation failed in scripts/gwms_container.sh" in m for m in errors), errors
         assert not any("condor_master started" in r["message"] for r in records)
-        assert not condor_status(g, f'GLIDEIN_Entry_Name =?= "{ENTRY_REQUIRED}"', "Name")
+        assert not condor_status(g, f'GLIDEIN_Id =?= "{ctr.run_id}-{ENTRY_REQUIRED}"', "Name")
         assert job_status(g, job).startswith("1")  # nobody took it
         g.run("submit", f"condor_rm {job}", user="alice")
     finally:

@@ -21,13 +21,15 @@ setup() {
   cat >"$BATS_TEST_TMPDIR/bin/apptainer" <<'SH'
 #!/bin/bash
 [[ $1 == --version ]] && { echo "apptainer version 1.4.1-1"; exit 0; }
-[[ $1 == exec ]] || exit 2
+[[ $1 == -s ]] && shift
+[[ $1 == exec || $1 == test ]] || exit 2
 shift
 if [[ " $* " == *" --userns "* ]]; then
   [[ ${FAKE_USERNS:-1} == 1 ]] || { echo "FATAL: user namespaces not available" >&2; exit 255; }
 else
   [[ ${FAKE_SETUID:-0} == 1 ]] || { echo "FATAL: no setuid starter" >&2; exit 255; }
 fi
+[[ " $* " != *" --pid "* || ${FAKE_PIDNS:-1} == 1 ]] || { echo "FATAL: no pid ns" >&2; exit 255; }
 args=("$@")
 while [[ ${1:-} == -* ]]; do [[ $1 == -B ]] && shift; shift; done
 [[ -e ${1:-} ]] || { echo "FATAL: image ${1:-} not found" >&2; exit 255; }
@@ -112,23 +114,29 @@ fragment() { cat "$GWMS_WORK_DIR/condor_config.d/50-container.config"; }
   fragment | grep -qx "SINGULARITY = $BATS_TEST_TMPDIR/bin/apptainer"
   fragment | grep -qx 'SINGULARITY_EXTRA_ARGUMENTS = "--userns --cleanenv"'
   fragment | grep -qx 'SINGULARITY_IS_SETUID = False'
+  fragment | grep -qx 'SINGULARITY_USE_PID_NAMESPACES = True'
+  [ "$(gwms_attr_get GLIDEIN_CONTAINER_PID_NAMESPACES)" = true ]
   fragment | grep -qF "ifThenElse(isString(TARGET.SingularityImage), TARGET.SingularityImage, \"${IMG}\")"
   ! fragment | grep -q 'el9'
   # the unreachable image is reported in the JSON log, the outside one too
   grep -q 'image el9' "$GWMS_LOG_FILE"
   grep -q 'outside the allow-list' "$GWMS_LOG_FILE"
-  [ "$(grep -c -- '--userns --contain --no-home' "$BATS_TEST_TMPDIR/calls")" -eq 1 ]
+  # exec and test, once each for the image that runs (el9's image is missing), plus --pid
+  [ "$(grep -c -- "--userns --contain --no-home ${IMG} /bin/true" "$BATS_TEST_TMPDIR/calls")" -eq 1 ]
+  [ "$(grep -c -- "^--userns --contain --no-home ${IMG}\$" "$BATS_TEST_TMPDIR/calls")" -eq 1 ]
 }
 
 @test "script: setuid-only runtime is privileged mode, no --userns" {
   gwms_attr_set SINGULARITY_IMAGES_DICT "default:${IMG}"
   gwms_attr_set GLIDEIN_CONTAINER_ALLOWED_PREFIXES '*'
-  FAKE_USERNS=0 FAKE_SETUID=1 with_fake S
+  FAKE_USERNS=0 FAKE_SETUID=1 FAKE_PIDNS=0 with_fake S
   [ "$(gwms_attr_get GLIDEIN_CONTAINER_MODE)" = privileged ]
   [ "$(gwms_attr_get GLIDEIN_CONTAINER_UNPRIVILEGED)" = false ]
   [ "$(gwms_attr_get HAS_SINGULARITY)" = true ]
   fragment | grep -qx 'SINGULARITY_EXTRA_ARGUMENTS = ""'
   fragment | grep -qx 'SINGULARITY_IS_SETUID = True'
+  # the stand-in refuses --pid without FAKE_PIDNS=1
+  fragment | grep -qx 'SINGULARITY_USE_PID_NAMESPACES = False'
   fragment | grep -qx 'SINGULARITY_JOB = isString(TARGET.SingularityImage)'
 }
 
@@ -210,4 +218,16 @@ fragment() { cat "$GWMS_WORK_DIR/condor_config.d/50-container.config"; }
   gwms_attr_set HAS_SINGULARITY false
   run gwms_container_exec /bin/true
   [ "$status" -eq 125 ]
+}
+
+@test "ssh template: Debian's lib/condor layout is pointed at, lib/ is left alone" {
+  local r="$BATS_TEST_TMPDIR/rel"
+  mkdir -p "$r/usr/libexec/condor" "$r/usr/lib/condor"
+  [ -z "$(gwms_container_ssh_template "$r/usr/libexec/condor")" ]
+  touch "$r/usr/lib/condor/condor_ssh_to_job_sshd_config_template"
+  [ "$(gwms_container_ssh_template "$r/usr/libexec/condor")" = \
+    "SSH_TO_JOB_SSHD_CONFIG_TEMPLATE = $r/usr/lib/condor/condor_ssh_to_job_sshd_config_template" ]
+  touch "$r/usr/lib/condor_ssh_to_job_sshd_config_template"
+  [ -z "$(gwms_container_ssh_template "$r/usr/libexec/condor")" ]
+  [ -z "$(gwms_container_ssh_template '')" ]
 }

@@ -18,7 +18,8 @@ SPECS = [
     StartdSpec(use=True, mode=Mode.OPTIONAL, binary="/usr/bin/apptainer"),
     StartdSpec(use=True, mode=Mode.PREFERRED, binary="/opt/a", images=IMAGES,
                allowed_prefixes=("/images/", "/cvmfs/"), binds=("/etc/hosts", "/d:/data:ro"),
-               target_dir="/work", extra_arguments="--userns --nv --cleanenv"),
+               target_dir="/work", extra_arguments="--userns --nv --cleanenv",
+               pid_namespaces=True),
     StartdSpec(use=True, mode=Mode.REQUIRED, binary="/usr/bin/apptainer",
                images={"default": "/i"}, allowed_prefixes=("*",), unprivileged=False),
 ]
@@ -32,7 +33,8 @@ def bash_render(spec: StartdSpec, tmp: Path) -> dict[str, str]:
     proc = subprocess.run(
         ["bash", "-c", script, "render", "true" if spec.use else "false", spec.mode.value,
          spec.binary, str(images), ",".join(spec.allowed_prefixes), ",".join(spec.binds),
-         spec.target_dir, spec.extra_arguments, "true" if spec.unprivileged else "false"],
+         spec.target_dir, spec.extra_arguments, "true" if spec.unprivileged else "false",
+         "true" if spec.pid_namespaces else "false"],
         capture_output=True, text=True, check=True)
     out = {}
     for line in proc.stdout.splitlines():
