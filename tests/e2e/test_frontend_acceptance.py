@@ -201,9 +201,9 @@ def fe(e2e_grid: E2EGrid) -> Iterator[Frontend]:
         assert grid.run("cm", f"cat {CONFIG}").stdout == original
 
 
-def _keep_entry_ads_alive(grid: E2EGrid) -> None:
-    """The stopped factory's entry ads, re-advertised unchanged under its identity but with
-    a 15-minute lifetime (the factory's next start replaces them)."""
+def _stop_factory_keep_entry_ads(grid: E2EGrid) -> None:
+    """Stop the factory; its entry ads (read just before) are re-advertised unchanged under
+    its identity but with a 15-minute lifetime (the factory's next start replaces them)."""
     long = grid.out("slurm", "condor_status -any -long -constraint "
                     + shlex.quote('MyType == "glidefactory"'))
     keep = []
@@ -215,6 +215,7 @@ def _keep_entry_ads_alive(grid: E2EGrid) -> None:
         if lines:
             keep.append("\n".join([*lines, "ClassAdLifetime = 900"]))
     assert len(keep) == 2, long
+    grid.run("slurm", "systemctl stop gwms-factory")
     grid.run("slurm", "cat > /tmp/fe-entries.ads && condor_advertise -multiple "
              "UPDATE_AD_GENERIC /tmp/fe-entries.ads", user="gwmsfact",
              stdin="\n\n".join(keep) + "\n")
@@ -228,8 +229,7 @@ def _check(ads: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) 
 
 def test_requests_follow_the_jobs(fe: Frontend) -> None:
     grid = fe.grid
-    grid.run("slurm", "systemctl stop gwms-factory")
-    _keep_entry_ads_alive(grid)
+    _stop_factory_keep_entry_ads(grid)
 
     # D alone: idle jobs matching no entry ask for nothing
     t = fe.submit(_job("D", 1, "Nowhere", 4))
