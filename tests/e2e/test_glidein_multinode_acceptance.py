@@ -12,7 +12,9 @@ The test checks that
 
 * two startds of that one Slurm job appear in the user pool's collector, authenticated
   by IDTOKEN, with node indexes 0 and 1 and different Slurm nodes;
-* a user job (alice on ``submit``) runs on one of them;
+* a user job (alice on ``submit``) runs on one of them (it asks for 2 CPUs, which the
+  test glideins have and the deployed entries do not, so the deployed frontend sees no
+  demand for it and the factory submits no glidein of its own);
 * once idle (``GLIDEIN_Max_Idle`` 30 s) both startds leave, the node pilots end, the
   leader ends and the Slurm job completes with exit code 0; the leader's JSON log says
   all node pilots ended; the broadcast copies of the pilot are gone.
@@ -50,8 +52,8 @@ rm -rf {BASE}/stage
 from pathlib import Path
 from gwms_core import staging
 files = staging.glidein_files(Path("{BASE}/glidein"),
-                              params={{"GLIDEIN_Max_Idle": {IDLE}, "GLIDEIN_CPUS": 1,
-                                      "GLIDEIN_MEMORY": 256}})
+                              params={{"GLIDEIN_Max_Idle": {IDLE}, "GLIDEIN_CPUS": 2,
+                                      "GLIDEIN_MEMORY": 512}})
 print(staging.build_staging(files, Path("{BASE}/stage")).digest)
 EOF
 chmod -R a+rX {BASE}/stage {BASE}/glidein
@@ -150,7 +152,7 @@ def test_a_user_job_runs_and_the_batch_job_ends_when_both_are_idle(
     g.run("submit", "id alice >/dev/null 2>&1 || useradd -m -s /bin/bash alice")
     sub = (f"universe = vanilla\nexecutable = /bin/hostname\n"
            f"requirements = (GLIDEIN_Factory =?= \"{FACTORY}\")\n"
-           "request_cpus = 1\nrequest_memory = 64\nrequest_disk = 1024\n"
+           "request_cpus = 2\nrequest_memory = 64\nrequest_disk = 1024\n"
            "+GwmsMnTest = true\nlog = /tmp/gwms-mn.log\nqueue 1\n")
     cluster = g.out("submit", f"cat > /tmp/gwms-mn.sub <<'EOF'\n{sub}EOF\n"
                               "condor_submit -terse /tmp/gwms-mn.sub", user="alice")
