@@ -201,24 +201,34 @@ def fe(e2e_grid: E2EGrid) -> Iterator[Frontend]:
         assert grid.run("cm", f"cat {CONFIG}").stdout == original
 
 
+_ADVERTISE = """
+import json, sys
+import classad2, htcondor2
+out = []
+for ad in json.load(sys.stdin):
+    c = classad2.ClassAd()
+    for key, value in ad.items():
+        if key not in ("AuthenticatedIdentity", "AuthenticationMethod", "LastHeardFrom",
+                       "UpdateSequenceNumber"):
+            c[key] = value
+    c["ClassAdLifetime"] = 900
+    out.append(c)
+htcondor2.Collector().advertise(out, "UPDATE_AD_GENERIC")
+print(len(out))
+"""
+
+
 def _stop_factory_keep_entry_ads(grid: E2EGrid) -> None:
     """Stop the factory; its entry ads (read just before) are re-advertised unchanged under
-    its identity but with a 15-minute lifetime (the factory's next start replaces them)."""
-    long = grid.out("slurm", "condor_status -any -long -constraint "
-                    + shlex.quote('MyType == "glidefactory"'))
-    keep = []
-    for block in long.split("\n\n"):
-        lines = [ln for ln in block.splitlines()
-                 if ln.split(" = ", 1)[0] not in ("ClassAdLifetime", "AuthenticatedIdentity",
-                                                  "AuthenticationMethod", "LastHeardFrom",
-                                                  "UpdateSequenceNumber")]
-        if lines:
-            keep.append("\n".join([*lines, "ClassAdLifetime = 900"]))
-    assert len(keep) == 2, long
+    its identity (as the factory does, with htcondor2) but with a 15-minute lifetime (the
+    factory's next start replaces them)."""
+    ads = grid.out("slurm", "condor_status -any -json -constraint "
+                   + shlex.quote('MyType == "glidefactory"'))
+    assert len(json.loads(ads)) == 2, ads
     grid.run("slurm", "systemctl stop gwms-factory")
-    grid.run("slurm", "cat > /tmp/fe-entries.ads && condor_advertise -multiple "
-             "UPDATE_AD_GENERIC /tmp/fe-entries.ads", user="gwmsfact",
-             stdin="\n\n".join(keep) + "\n")
+    n = grid.out("slurm", "/opt/gwms/venv/bin/python -c " + shlex.quote(_ADVERTISE),
+                 user="gwmsfact", stdin=ads)
+    assert n == "2"
 
 
 def _check(ads: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> None:
