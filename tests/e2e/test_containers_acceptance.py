@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -362,22 +364,51 @@ def test_image_outside_the_allow_list_does_not_match(e2e_grid: E2EGrid, ctr: Pil
 def test_ssh_to_job_lands_inside_the_container(e2e_grid: E2EGrid, ctr: Pilot,
                                                glidein: dict[str, Any]) -> None:
     job = submit(e2e_grid, ctr, "ssh", SIF, extra="sleep 300")
-    e2e_grid.wait_for(f"job {job} to run", lambda: job_status(e2e_grid, job).startswith("2"),
-                      timeout=300)
-    # An interactive session (HTCondor enters the container only for a shell, not for a
-    # command given on condor_ssh_to_job's command line); the session does not end by
-    # itself after "exit", so timeout ends it.
-    script = ("(sleep 5; printf '%s\\n' 'cat /etc/gwms-image; . /etc/os-release; "
-              "echo CODENAME=$VERSION_CODENAME; echo DIR=$(pwd); exit'; sleep 10) | "
-              f"timeout 40 condor_ssh_to_job {job}")
+    # the job's own process inside the image (a SIF is unpacked first; before that,
+    # condor_nsenter would find only Apptainer's parent process, outside the image)
+    e2e_grid.wait_for(f"job {job} to run its command in the image", lambda: e2e_grid.run(
+        HOST, f"pgrep -u {PILOT_USER} -x sleep", check=False).returncode == 0, timeout=300)
+    # An interactive session: HTCondor enters the container only for a shell, not for a
+    # command given on condor_ssh_to_job's command line. The commands are typed once the
+    # session has greeted (input sent earlier may reach the pty before the shell reads).
     try:
-        proc = e2e_grid.run("submit", script, user="alice", check=False, timeout=120)
-        lines = proc.stdout.splitlines()
-        assert "custom" in lines, (proc.stdout, proc.stderr)
+        lines = ssh_session(e2e_grid, job, "cat /etc/gwms-image; . /etc/os-release; "
+                                           "echo CODENAME=$VERSION_CODENAME; echo DIR=$(pwd)")
+        assert "custom" in lines, lines
         assert "CODENAME=bookworm" in lines
         assert "DIR=/srv" in lines
     finally:
         e2e_grid.run("submit", f"condor_rm {job}", user="alice", check=False)
+
+
+def ssh_session(grid: E2EGrid, job: str, command: str, timeout: float = 90) -> list[str]:
+    """Output lines of ``command`` typed into an interactive ``condor_ssh_to_job`` session
+    (as alice on submit), the shell prompt stripped; the session is ended by us."""
+    proc = subprocess.Popen(
+        ["podman", "exec", "-i", "--user", "alice", "--workdir", "/tmp",
+         grid.container("submit"), "condor_ssh_to_job", "-auto-retry", job],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={"CONTAINERS_CONF": str(REPO / "tests/grid/containers.conf"),
+             "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    assert proc.stdin is not None and proc.stdout is not None
+    lines: list[str] = []
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        for raw in proc.stdout:
+            line = raw.removeprefix("$ ").strip()
+            lines.append(line)
+            if line.startswith("Your condor job is running"):
+                time.sleep(2)
+                proc.stdin.write(command + "; echo END-OF-SESSION\n")
+                proc.stdin.flush()
+            if line == "END-OF-SESSION":
+                break
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+    return lines
 
 
 def test_required_without_apptainer_fails_validation(e2e_grid: E2EGrid, ctr: Pilot) -> None:
