@@ -42,7 +42,8 @@ def make_factory(spec: dict[str, Any]) -> tuple[Factory, dict[str, Entry]]:
     cfg = FactoryConfig(name=spec["name"], wms_collector=spec["collector"],
                         work_dir=Path(spec["work_dir"]), cycle_seconds=int(spec.get("cycle", 1)),
                         policy=policy, executable=spec.get("executable", "/bin/true"),
-                        initialdir=spec.get("initialdir", "/var/tmp"))
+                        initialdir=spec.get("initialdir", "/var/tmp"),
+                        log_dir=spec.get("log_dir", ""))
     entries = {e["name"]: make_entry(**e) for e in spec["entries"]}
     factory = Factory(cfg, FactorySchedd(schedd, cfg.name, cfg.glidein),
                       WmsCollector(spec["collector"]), get_registry())

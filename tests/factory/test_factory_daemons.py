@@ -195,6 +195,33 @@ def test_lowered_request_removes_waiting_glideins(condor: pcmod.PersonalCondor,
     assert len(live(queue(factory_name, condor))) == 4
 
 
+def test_glidein_output_goes_to_a_per_client_directory(condor: pcmod.PersonalCondor,
+                                                       factory_name: str, frontend: Any,
+                                                       tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    f, entries = fd.make_factory(spec(condor, factory_name, tmp_path, [{"name": "E"}],
+                                      log_dir=str(logs)))
+    f.start()
+    frontend(FRONTEND, [request_ad("E", factory_name, 2, 2, client="../../x")])
+    assert f.cycle(entries).errors == []
+    import htcondor2
+
+    from gwms_core.factory.schedd import glidein_constraint
+
+    coll = htcondor2.Collector(condor.collector)
+    schedd = htcondor2.Schedd(coll.locate(htcondor2.DaemonType.Schedd))
+    ads = schedd.query(constraint=glidein_constraint(factory_name, factory_name),
+                       projection=["ClusterId", "ProcId", "Out", "Err"])
+    assert len(ads) == 2
+    where = logs / "E" / ".._.._x"
+    assert where.is_dir()
+    for ad in ads:
+        job = f"{ad['ClusterId']}.{ad['ProcId']}"
+        assert ad["Out"] == f"{where}/{job}.out"
+        assert ad["Err"] == f"{where}/{job}.err"
+    f.close()
+
+
 def test_orphaned_client_glideins_removed_after_grace(condor: pcmod.PersonalCondor,
                                                      factory_name: str, frontend: Any,
                                                      tmp_path: Path) -> None:

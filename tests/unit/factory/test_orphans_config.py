@@ -264,3 +264,27 @@ def test_state_with_bad_request_clock_is_rebuilt(tmp_path: Path, garbage: object
     back = ST.load(path)
     assert back.rebuilt.startswith("corrupt")
     assert back.request_seen == {}
+
+
+def test_key_files_from_the_file_are_what_the_factory_uses(tmp_path: Path) -> None:
+    """The first key's public half is published; values sealed to the second are read."""
+    from gwms_core.credentials.sealing import (
+        generate_factory_key,
+        public_key_attrs,
+        public_key_pem,
+        seal,
+    )
+    from gwms_core.factory.service import Factory
+
+    (tmp_path / "keys").mkdir()
+    new, old = generate_factory_key(2048), generate_factory_key(2048)
+    (tmp_path / "keys" / "new.pem").write_bytes(new)
+    (tmp_path / "keys" / "old.pem").write_bytes(old)
+    cfg = FactoryConfig.from_file(
+        _write(tmp_path, "key_files: [keys/new.pem, keys/old.pem]\n"), get_registry())
+    f = Factory(cfg, schedd=None, collector=None, registry=get_registry())  # type: ignore[arg-type]
+    assert f.pubkey_attrs == public_key_attrs(public_key_pem(new))
+    assert f.pubkey_attrs != public_key_attrs(public_key_pem(old))
+    sealed = seal(b"s3cret", public_key_pem(old), sender_identity="fe@x", name="PoolIdToken")
+    assert f.decryptor is not None
+    assert f.decryptor.decrypt("fe@x", {"PoolIdToken": sealed}) == {"PoolIdToken": "s3cret"}
