@@ -585,8 +585,16 @@ def test_nothing_the_grid_wrote_holds_a_secret(e2e_grid, collected) -> None:  # 
     named = {k: v for k, v in collected.secrets.items() if v}
     names, secrets = list(named), list(named.values())
     assert len(texts) >= 15 and len(secrets) >= 8, (sorted(texts), names)
+    # positive control: the factory's credential files (not logs) hold exactly what the
+    # frontend minted, so the scan looks for the right values in the right forms
+    files = grid.out("slurm", f"cat {AREA}/factory/credentials/*/submit.credential",
+                     check=False)
+    found = {names[x.secret_index] for x in find_leaks({"credential files": files}, secrets)}
+    assert {"ours SubmitCredential", "other SubmitCredential"} <= found, sorted(found)
     leaks = find_leaks(texts, secrets)
     assert leaks == [], [f"{names[x.secret_index]} in {x.source} ({x.form})" for x in leaks]
+    print(f"leak scan: {len(texts)} texts, {sum(len(t) for t in texts.values())} characters, "
+          f"{len(secrets)} secrets, 0 findings")
     # tidy up the test area
     for host in ("cm", "slurm", "ce"):
         grid.run(host, f"rm -rf {AREA}", check=False)
