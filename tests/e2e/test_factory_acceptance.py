@@ -132,13 +132,14 @@ class Wms:
                                            "config": FRONTEND_CONFIG})))
 
 
-def glideins(grid: E2EGrid, entry: str) -> list[dict[str, Any]]:
-    """This client's live glideins of one entry in the factory queue."""
+def glideins(grid: E2EGrid, entry: str, client: str | None = CLIENT) -> list[dict[str, Any]]:
+    """Live glideins of one entry in the factory queue: this client's (or every client's
+    with ``client=None``)."""
+    mine = f'GlideinClient == "{client}" && ' if client else ""
     raw = grid.out("slurm", (
         "condor_q -allusers -json -attributes ClusterId,ProcId,JobStatus,GridJobId,"
-        f"GridJobStatus,GwmsSubmissionId -const 'JobUniverse == 9 && GlideinClient == "
-        f"\"{CLIENT}\" && GlideinEntryName == \"{entry}\" && JobStatus != 3 && "
-        "JobStatus != 4'"))
+        f"GridJobStatus,GwmsSubmissionId -const 'JobUniverse == 9 && {mine}"
+        f"GlideinEntryName == \"{entry}\" && JobStatus != 3 && JobStatus != 4'"))
     return list(json.loads(raw)) if raw else []
 
 
@@ -289,6 +290,10 @@ def test_factory_keeps_sites_at_the_request_within_limits(
     wms, params = frontend_stopped
     for s in SITES:
         assert not glideins(grid, s.entry), f"{s.entry}: glideins of {CLIENT} before the test"
+    # Other clients' glideins would take part of the entries' limits: the earlier tests'
+    # glideins retire (GLIDEIN_Max_Idle) once their requests are gone.
+    grid.wait_for("no glidein of any client at the entries",
+                  lambda: all(not glideins(grid, s.entry, None) for s in SITES), timeout=180)
 
     # 1. N idle glideins requested -> N jobs at the site, from one batch.
     t0 = time.monotonic()
