@@ -3,8 +3,12 @@
 
 :func:`credential_params` returns the ``params`` callable :class:`~gwms_core.frontend.
 service.Frontend` adds to every request ad: ``GlideinEncParamPoolIdToken`` (sealed for the
-sender identity the WMS collector will authenticate, so the factory can check it) and the
-clear ``GlideinParamSubmitCredentialMethod``. A token is minted once per credential and
+sender identity the WMS collector will authenticate, so the factory can check it), for an
+entry whose ``GLIDEIN_SupportedAuthenticationMethod`` is not ``idtokens`` also
+``GlideinEncParamSubmitCredential`` (e.g. a SciToken minted for the credential's
+``subject``, default ``glidein``), and the clear ``GlideinParamSubmitCredentialMethod``.
+:func:`gwms_core.credentials.selection.request_secrets` decides which secrets go in.
+A token is minted once per credential and
 reused until its auth plugin says it needs a refresh. An entry ad without a published key,
 or an entry no credential fits, gets no credential parameters (the factory then has no
 token to give the glidein, and says so).
@@ -49,7 +53,7 @@ def credential_params(credentials: Sequence[Mapping[str, Any]], sender_identity:
     frontend (``user@domain``): the factory unseals only values sealed for it.
     """
     from gwms_core.credentials.sealing import public_key_from_ad, seal_params
-    from gwms_core.credentials.selection import PARAM_POOL_TOKEN, plan_credentials
+    from gwms_core.credentials.selection import plan_credentials, request_secrets
 
     minted: dict[int, Credential] = {}
 
@@ -60,8 +64,8 @@ def credential_params(credentials: Sequence[Mapping[str, Any]], sender_identity:
             needs = getattr(h, "needs_refresh", None)
             if needs is None or not needs(cred, options).refresh:
                 return cred
-        opts = {k: v for k, v in options.items() if k != "type"}
-        cred = h.issue(GLIDEIN_SUBJECT, opts)
+        opts = {k: v for k, v in options.items() if k not in ("type", "subject")}
+        cred = h.issue(str(options.get("subject") or GLIDEIN_SUBJECT), opts)
         minted[index] = cred
         return cred
 
@@ -72,12 +76,11 @@ def credential_params(credentials: Sequence[Mapping[str, Any]], sender_identity:
                                                   gatekeeper="", site=entry.site,
                                                   auth_method=method), credentials)
             public = public_key_from_ad(entry.attrs)
-            pool = token(plan.pool.index, plan.pool.options)
+            secrets = request_secrets(plan, lambda c: token(c.index, c.options))
         except (CredentialError, KeyError, ValueError) as exc:
             log.warning("entry %s: no credential sent: %s", entry.name, exc)
             return {}
-        sealed = seal_params({PARAM_POOL_TOKEN: pool.secret}, public,
-                             sender_identity=sender_identity)
+        sealed = seal_params(secrets, public, sender_identity=sender_identity)
         out = {f"{SEALED_PREFIX}{k}": v for k, v in sealed.items()}
         out.update({f"{CLEAR_PREFIX}{k}": v for k, v in plan.clear_params().items()})
         return out

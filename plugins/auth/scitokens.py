@@ -53,6 +53,10 @@ SCHEMA: dict[str, Any] = {
         "audience": {"type": "string", "description": "aud claim: the CE, e.g. "
                                                       "https://ce.example.org:9619, or ANY."},
         "lifetime_s": {"type": "integer", "minimum": 60, "default": DEFAULT_LIFETIME_S},
+        "subject": {"type": "string", "minLength": 1,
+                    "description": "sub claim of the tokens the frontend sends for "
+                                   "submission (the CE maps issuer and subject to a local "
+                                   "account); default: glidein."},
         "scopes": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                    "uniqueItems": True, "default": list(COMPUTE_SCOPES)},
     },
