@@ -54,7 +54,9 @@ def _frontend(path: str, dry: bool, identity: str | None = None,
     from gwms_core.frontend.service import Frontend, HTCondorPools, HTCondorWms
 
     settings = _load(path)
-    wms: Any = HTCondorWms(settings.wms_collector)
+    # Request ads live three cycles (at least a minute) unless re-advertised.
+    wms: Any = HTCondorWms(settings.wms_collector,
+                           lifetime_s=max(60, 3 * int(settings.cycle_seconds)))
     params = None
     if settings.credentials and not dry:
         params = credential_params(settings.credentials, _identity(settings, identity))
@@ -112,7 +114,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("cycle: %s", _summary(result))
         for problem in result.problems:
             log.warning("%s", problem)
-        if args.once or stop.wait(interval):
+        if args.once:
+            return EXIT_OK
+        if stop.wait(interval):
+            try:
+                log.info("withdrew %d request ads", fe.withdraw())
+            except Exception as exc:  # the ads still expire with their lifetime
+                log.warning("withdrawing the request ads failed: %s", exc)
             return EXIT_OK
 
 

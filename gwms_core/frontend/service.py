@@ -253,10 +253,15 @@ class HTCondorPools:
 
 
 class HTCondorWms:
-    """:class:`WmsClient` over ``htcondor2``."""
+    """:class:`WmsClient` over ``htcondor2``.
 
-    def __init__(self, collector: str) -> None:
+    Request ads carry ``ClassAdLifetime = lifetime_s`` when it is given (the collector drops
+    ads of a frontend that stopped advertising); :meth:`withdraw` invalidates them at once.
+    """
+
+    def __init__(self, collector: str, lifetime_s: int | None = None) -> None:
         self.collector = collector
+        self.lifetime_s = lifetime_s
 
     def entries(self) -> list[Mapping[str, Any]]:
         import htcondor2
@@ -279,8 +284,24 @@ class HTCondorWms:
             c = classad2.ClassAd()
             for key, value in ad.items():
                 c[key] = value
+            if self.lifetime_s is not None:
+                c["ClassAdLifetime"] = int(self.lifetime_s)
             out.append(c)
         coll.advertise(out, "UPDATE_AD_GENERIC")
+
+    def withdraw(self, names: Sequence[str]) -> None:
+        """Invalidate this frontend's request ads named ``names`` (``INVALIDATE_ADS_GENERIC``)."""
+        import classad2
+        import htcondor2
+
+        if not names:
+            return
+        out = []
+        for name in names:
+            q = classad2.ClassAd({"MyType": "Query", "TargetType": A.REQUEST_MYTYPE})
+            q["Requirements"] = classad2.ExprTree(f"Name == {classad2.quote(name)}")
+            out.append(q)
+        htcondor2.Collector(self.collector).advertise(out, "INVALIDATE_ADS_GENERIC")
 
 
 # --------------------------------------------------------------------------- the loop
@@ -461,6 +482,20 @@ class Frontend:
                 result.problem("schedd_overloaded", f"schedd {name} overloaded ({overload}): "
                                "its idle jobs are not counted")
         return jobs
+
+    def withdraw(self) -> int:
+        """Withdraw the request ads of the last cycle (a clean stop); return how many.
+
+        The factory then sees no request from this frontend and, after its orphan grace
+        period, removes the glideins still waiting (never running ones). A WMS client
+        without ``withdraw`` (the dry one) withdraws nothing.
+        """
+        withdraw = getattr(self.wms, "withdraw", None)
+        names = sorted({str(ad["Name"]) for ad in self.last_good if "Name" in ad})
+        if withdraw is None or not names:
+            return 0
+        withdraw(names)
+        return len(names)
 
     def _keep_last_good(self, result: CycleResult) -> CycleResult:
         result.kept_last_good = True
