@@ -388,11 +388,13 @@ def test_interrupted_site_playbook_converges_without_duplicates(e2e_grid: E2EGri
     assert set(run.recap) == {"cm", "submit", "slurm", "ce"}, run.lines()
     assert secrets_fingerprints(grid) == secrets
     assert {h: grid.out(h, "ls /etc/condor/tokens.d") for h in tokens} == tokens
-    # one of each service process, one entry ad per entry
-    assert grid.out("slurm", "pgrep -fc 'gwms factory run'") == "1"
-    assert grid.out("slurm", "pgrep -fc 'http.server 8080'") == "1"
-    assert grid.out("cm", "pgrep -fc 'gwms frontend run'") == "1"
-    assert grid.out("slurm", "pgrep -c condor_master") == "1"
+    # one of each service process (anchored: not the bash -c that runs pgrep; the
+    # glideins' condor_masters are children of their startup script), one ad per entry
+    assert grid.out("slurm", f"pgrep -cf '^{VENV}/bin/python {VENV}/bin/gwms factory run'") == "1"
+    assert grid.out("slurm", "pgrep -cf '^/usr/bin/python3 -m http.server 8080'") == "1"
+    assert grid.out("cm", f"pgrep -cf '^{VENV}/bin/python {VENV}/bin/gwms frontend run'") == "1"
+    assert grid.out("slurm", "pgrep -c -P 1 -x condor_master") == "1"
+    assert grid.out("cm", "pgrep -c -P 1 -x condor_master") == "1"
     names = grid.out("cm", "condor_status -any -const 'MyType == \"glidefactory\"' -af Name")
     assert sorted(names.split()) == sorted(set(names.split())), names
     assert len(names.split()) == len(original("gwms_factories", "gwms_factory_entries"))
