@@ -98,7 +98,9 @@ def playbook(grid: E2EGrid, name: str, inventory: Path = INVENTORY,
     recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
              for m in RECAP.finditer(out)}
     run = PlaybookRun(proc.returncode, out, recap, time.monotonic() - t0)
-    print(f"\n{name} ({run.seconds:.0f} s, rc={run.rc}):\n{run.lines()}")
+    log = Path(f"/tmp/{grid.prefix}acceptance-{name}.log")
+    log.write_text(out)
+    print(f"\n{name} ({run.seconds:.0f} s, rc={run.rc}, output in {log}):\n{run.lines()}")
     return run
 
 
