@@ -165,6 +165,15 @@ def _check_frontend(data: Mapping[str, Any], file: str, lines: LineMap,
             path = ("user_pools", i, "job_query")
             out.append(Problem(file, lines.line_of(path), path,
                                f"ClassAd expression {expr!r} does not parse: {err}"))
+    container = data.get("container")
+    if isinstance(container, Mapping):
+        from gwms_core.containers import glidein_params
+
+        try:
+            glidein_params(container)
+        except ValueError as exc:
+            cpath: Path_ = ("container",)
+            out.append(Problem(file, lines.line_of(cpath), cpath, str(exc)))
     return out
 
 

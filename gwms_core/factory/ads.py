@@ -157,6 +157,16 @@ def usable_params(params: Mapping[str, str]) -> dict[str, str]:
             and "\n" not in v and "\r" not in v}
 
 
+#: Entry attributes the factory passes to its glideins as ``--param`` (they win over a
+#: request parameter of the same name): the entry's container policy.
+ENTRY_GLIDEIN_PARAMS = ("GLIDEIN_SINGULARITY_REQUIRE",)
+
+
+def entry_glidein_params(entry: Entry) -> dict[str, str]:
+    """The entry's own glidein parameters (:data:`ENTRY_GLIDEIN_PARAMS` it sets)."""
+    return {k: str(entry.attrs[k]) for k in ENTRY_GLIDEIN_PARAMS if k in entry.attrs}
+
+
 def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url: str,
                       manifest_sha256: str, collector: str = "",
                       extra: Mapping[str, str] | None = None, token_file: str = "") -> str:

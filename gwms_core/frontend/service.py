@@ -185,6 +185,7 @@ def request_ads(settings: FrontendSettings, group: GroupSettings, decision: Deci
             f"{A.PARAM_PREFIX}GLIDECLIENT_Group_Start": group.start_expr,
         }
         ad.update(req.classad_attrs())
+        ad.update({f"{A.PARAM_PREFIX}{k}": v for k, v in settings.container_params.items()})
         if params is not None:
             ad.update(params(entry))
         ads.append(ad)
@@ -312,7 +313,30 @@ CYCLE_STARTED = "GwmsCycleStarted"
 
 #: Reasons a cycle reports a problem (the ``reason`` label of the errors metric).
 ERROR_REASONS = ("wms_collector", "user_pool", "schedd", "schedd_overloaded", "match_error",
-                 "match_undefined", "advertise", "state_file")
+                 "match_undefined", "advertise", "state_file", "container_conflict")
+
+
+def container_conflicts(entries: Iterable[Entry], vo_policy: str) -> dict[str, str]:
+    """Entries whose container policy (``GLIDEIN_SINGULARITY_REQUIRE`` in the entry ad)
+    cannot be combined with the VO's (pure): ``{entry name: why}``. A glidein there would
+    fail validation, so the frontend asks for none. An entry without the attribute is
+    ``optional``; an unknown word is a conflict too.
+    """
+    from gwms_core.containers import PARAM_ENTRY_POLICY, Mode, combine
+
+    out = {}
+    for entry in entries:
+        raw = entry.attrs.get(PARAM_ENTRY_POLICY)
+        word = "optional" if raw is None else str(raw).lower()
+        try:
+            mode = combine(vo_policy, word)
+        except ValueError as exc:
+            out[entry.name] = str(exc)
+            continue
+        if mode is Mode.CONFLICT:
+            out[entry.name] = (f"container policy: VO {vo_policy!r} and entry {word!r} "
+                               "cannot be combined")
+    return out
 
 
 @dataclass
@@ -399,6 +423,10 @@ class Frontend:
             result.problem("wms_collector", f"WMS collector {self.settings.wms_collector}: {exc}")
             return self._keep_last_good(result)
         entries = [entry_from_ad(ad) for ad in entry_ads]
+        conflicts = container_conflicts(entries, self.settings.container_policy)
+        for name, why in sorted(conflicts.items()):
+            result.problem("container_conflict", f"entry {name}: no glideins asked: {why}")
+        entries = [e for e in entries if e.name not in conflicts]
         by_name = {e.name: e for e in entries}
         short = {(str(ad.get("FactoryName", "")), str(ad.get("EntryName", ""))): str(ad["Name"])
                  for ad in entry_ads}

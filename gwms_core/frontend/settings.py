@@ -51,6 +51,11 @@ class FrontendSettings:
     user_pools: tuple[UserPool, ...]
     groups: tuple[GroupSettings, ...]
     credentials: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: The VO's container policy (``container.policy``; ``optional`` without a section).
+    container_policy: str = "optional"
+    #: Glidein parameters from the ``container`` section (every request ad carries them as
+    #: ``GlideinParam<name>``): see :func:`gwms_core.containers.glidein_params`.
+    container_params: Mapping[str, str] = field(default_factory=dict)
     factory_identity: str = ""
 
 
@@ -123,6 +128,12 @@ def settings_from_config(data: Mapping[str, Any]) -> FrontendSettings:
         UserPool(p["collector"], tuple(p.get("schedds", ())), p["job_query"])
         for p in data["user_pools"]
     )
+    container = data.get("container")
+    container_params: dict[str, str] = {}
+    if container is not None:
+        from gwms_core.containers import glidein_params
+
+        container_params = glidein_params(container)  # validated: see config/validate.py
     return FrontendSettings(
         name=data["name"],
         wms_collector=data["wms_collector"],
@@ -131,4 +142,6 @@ def settings_from_config(data: Mapping[str, Any]) -> FrontendSettings:
         groups=tuple(groups),
         credentials=tuple(data.get("credentials", ())),
         factory_identity=data.get("factory_identity", ""),
+        container_policy=str((container or {}).get("policy", "optional")),
+        container_params=container_params,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,15 @@ def test_frontend_parameters_cannot_override_factory_attributes() -> None:
     assert "Multi" not in text
     assert "--param OK_1=v" in text and "--param GLIDEIN_Collector=cm:9618" in text
     assert "--site T2_XX_A" in text
+
+
+def test_the_entry_container_policy_goes_to_the_glidein_and_wins() -> None:
+    entry = replace(ENTRY, attrs={"GLIDEIN_SINGULARITY_REQUIRE": "required", "Other": "x"})
+    assert ADS.entry_glidein_params(entry) == {"GLIDEIN_SINGULARITY_REQUIRE": "required"}
+    assert ADS.entry_glidein_params(ENTRY) == {}
+    r = Request(entry="E1", client="vofe.main", frontend="x", idle=1, max_glideins=1,
+                params={"GLIDEIN_SINGULARITY_REQUIRE": "never"})
+    text = ADS.glidein_arguments(entry, r, "fac", "http://h/m", "ab" * 32,
+                                 extra=ADS.entry_glidein_params(entry))
+    assert "GLIDEIN_SINGULARITY_REQUIRE=required" in text
+    assert "GLIDEIN_SINGULARITY_REQUIRE=never" not in text
