@@ -151,7 +151,20 @@ gwms_main_identity() {
   [[ -n $GWMS_OPT_SITE ]] && gwms_attr_set GLIDEIN_Site "$GWMS_OPT_SITE"
   [[ -n $GWMS_OPT_COLLECTOR ]] && gwms_attr_set GLIDEIN_Collector "$GWMS_OPT_COLLECTOR"
   [[ -n $GWMS_OPT_WALLTIME ]] && gwms_attr_set GLIDEIN_Max_Walltime "$GWMS_OPT_WALLTIME"
+  gwms_log_attrs "glidein identity" "factory=$GWMS_OPT_FACTORY" "entry=$GWMS_OPT_ENTRY" \
+    "frontend=$GWMS_OPT_FRONTEND" "site=$GWMS_OPT_SITE" "node=$host" "glidein_id=$id" \
+    "job_id=$(gwms_main_batch_job_id)"
   return 0
+}
+
+# gwms_main_batch_job_id
+# Print the batch system's id of this job (Slurm, PBS, LSF, SGE, HTCondor), or nothing.
+gwms_main_batch_job_id() {
+  local id=${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-${JOB_ID:-}}}}
+  if [[ -z $id && -r ${_CONDOR_JOB_AD:-} ]]; then
+    id=$(sed -n 's/^GlobalJobId = "\(.*\)"$/\1/p' "$_CONDOR_JOB_AD" 2>/dev/null | head -n 1)
+  fi
+  printf '%s' "$id"
 }
 
 # gwms_main_params STAGE_DIR

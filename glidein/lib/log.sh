@@ -84,11 +84,11 @@ gwms_log_severity_rank() {
   esac
 }
 
-# gwms_log_record SEVERITY MESSAGE [FILE_JSON]
-# Print one JSON record (no newline). FILE_JSON, when given, is the already encoded
-# value of the "file" key.
+# gwms_log_record SEVERITY MESSAGE [FILE_JSON [ATTRS_JSON]]
+# Print one JSON record (no newline). FILE_JSON and ATTRS_JSON, when given, are the
+# already encoded values of the "file" and "attrs" keys.
 gwms_log_record() {
-  local severity=$1 message=$2 file_json=${3:-}
+  local severity=$1 message=$2 file_json=${3:-} attrs_json=${4:-}
   local now script msg
   now=$(gwms_log_now)
   script=$(gwms_json_escape "${GWMS_LOG_SCRIPT:-${0##*/}}")
@@ -98,7 +98,26 @@ gwms_log_record() {
   if [[ -n $file_json ]]; then
     printf ',"file":%s' "$file_json"
   fi
+  if [[ -n $attrs_json ]]; then
+    printf ',"attrs":%s' "$attrs_json"
+  fi
   printf '}'
+}
+
+# gwms_log_attrs MESSAGE NAME=VALUE...
+# Log one info record whose "attrs" object holds the non-empty NAME=VALUE pairs (the log
+# server indexes factory, entry, frontend, site, node, job_id from it).
+gwms_log_attrs() {
+  local message=$1 kv name value json='' record
+  shift
+  for kv in "$@"; do
+    name=${kv%%=*}
+    value=${kv#*=}
+    [[ $kv == *=* && -n $name && -n $value ]] || continue
+    json+="${json:+,}\"$(gwms_json_escape "$name")\":\"$(gwms_json_escape "$value")\""
+  done
+  record=$(gwms_log_record info "$message" "" "{${json}}")
+  gwms_log_write "$record" info "$message"
 }
 
 # gwms_log_write RECORD SEVERITY MESSAGE

@@ -127,3 +127,20 @@ roundtrip() {
   run gwms_log_severity_rank bogus
   [ "$status" -eq 1 ]
 }
+
+@test "attrs record: non-empty NAME=VALUE pairs become the record's attrs object" {
+  gwms_log_attrs "glidein identity" factory=fac 'entry=E "1"' frontend= site=T2_X node=n1 bogus
+  run python3 -c '
+import json, sys
+rec = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert rec["severity"] == "info" and rec["message"] == "glidein identity", rec
+assert rec["attrs"] == {"factory": "fac", "entry": "E \"1\"", "site": "T2_X", "node": "n1"}, rec
+' "$GWMS_LOG_FILE"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "attrs record with no usable pair: an empty attrs object, still valid JSON" {
+  gwms_log_attrs "nothing" a= =b
+  run python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert r["attrs"] == {}, r' "$GWMS_LOG_FILE"
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+}

@@ -203,6 +203,7 @@ def run_real_pilot(server: Running, keyring: KeyRing, staged: tuple[str, Any],
         [str(tmp_path / "stage" / "glidein_startup.sh"),
          "--manifest-url", f"{url}/{staging.MANIFEST_NAME}",
          "--manifest-sha256", manifest.digest,
+         "--factory", "fact-test", "--frontend", "vofe-test", "--site", "T2_TEST",
          "--validate-only", "--failure-sleep", "0", "--keep-work-dir", *setup.pilot_args],
         capture_output=True, text=True, env=env, timeout=180, cwd=sandbox)
     return run, work_parent

@@ -41,6 +41,8 @@ def test_real_pilot_log_is_stored_indexed_and_shown(logserver: Running, keyring:
     assert (g["status"], g["exit_status"], g["failing_script"]) == \
         ("failed", 1, "vo/check_scratch.sh")
     assert g["node"] == os.uname().nodename
+    # the pilot's identity record ("attrs") fills the metadata columns
+    assert (g["factory"], g["frontend"], g["site"]) == ("fact-test", "vofe-test", "T2_TEST")
     # two flushes (before the black-hole sleep and at exit) appended in order, once each:
     # the stored records are the pilot's local log, record for record
     (local,) = work_parent.rglob("glidein.jsonl")
