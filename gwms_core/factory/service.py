@@ -49,6 +49,8 @@ log = logging.getLogger("gwms.factory")
 
 STATE_FILE = "factory-state.json"
 #: Seconds to wait at start, when the state file lists pending submissions, before
+#: Glideins whose collected output is sent to the log server per cycle, at most.
+COLLECT_PER_CYCLE = 50
 #: counting the queue: a transaction the killed process left open is aborted by the schedd
 #: when it sees the connection close.
 SETTLE_SECONDS = 1.0
@@ -229,6 +231,8 @@ class Factory:
 
         #: Upload token and log URL per glidein, when a log server is configured.
         self.glidein_log = GlideinLogIssuer.from_options(cfg.log_server, cfg.work_dir)
+        #: The queue of the last cycle, to see which glideins left it since.
+        self._live: dict[str, Glidein] = {}
         #: Since the process started, for metrics: submitted by (entry, client),
         #: removed by (entry, reason), cycles by result.
         self.submitted_total: dict[tuple[str, str], int] = defaultdict(int)
@@ -407,6 +411,7 @@ class Factory:
                 log.warning("%s", note)
         glideins = self.schedd.glideins()
         report.glideins = len(glideins)
+        self._collect_ended(glideins)
         requests_read = True
         try:
             ads = self.collector.requests(self.cfg.name, self.cfg.glidein)
@@ -474,6 +479,35 @@ class Factory:
         self.cycles["error" if report.errors else "ok"] += 1
         self.last = report
         return report
+
+    def _collect_ended(self, glideins: Sequence[Glidein]) -> None:
+        """Send the stdout/stderr of the glideins that left the queue since the last cycle
+        to the log server (at most :data:`COLLECT_PER_CYCLE` a cycle; failures are logged,
+        never raised). Glideins that ended while the factory was down are not sent."""
+        if self.glidein_log is None:
+            return
+        from gwms_core.logserver.factory import collected_log_name
+
+        current = {g.job_id: g for g in glideins}
+        ended = [g for job_id, g in sorted(self._live.items()) if job_id not in current]
+        self._live = current
+        for g in ended[:COLLECT_PER_CYCLE]:
+            name = collected_log_name(g.submission, g.job_id)
+            base = ADS.glidein_log_dir(self.cfg.log_dir, g.entry, g.client)
+            if name is None or not base:
+                continue
+            paths = [Path(base) / f"{g.job_id}.out", Path(base) / f"{g.job_id}.err"]
+            try:
+                answer = self.glidein_log.upload_collected(g.entry, name, g.job_id, paths,
+                                                           self.clock())
+            except Exception as exc:
+                log.warning("glidein %s (%s/%s): sending its output to the log server "
+                            "failed: %s", g.job_id, g.entry, name, exc)
+                continue
+            if answer is not None and not answer.ok:
+                log.warning("glidein %s (%s/%s): the log server refused its output: %d %s",
+                            g.job_id, g.entry, name, answer.status,
+                            answer.body.get("error", ""))
 
     def _remove(self, plan: Plan, report: CycleReport, gone: set[str]) -> None:
         by_reason: dict[str, list[str]] = defaultdict(list)

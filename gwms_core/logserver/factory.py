@@ -7,6 +7,11 @@ the job's ``transfer_input_files`` (HTCondor puts it in the job's sandbox, the p
 working directory) and the arguments to the pilot's command line. The token never goes
 into the environment or the arguments (both are ClassAd attributes anyone who can
 query the schedd can read).
+
+When a glidein has left the factory's queue, the factory sends what it collected of it
+(the pilot's stdout and stderr, the last :data:`COLLECT_MAX_BYTES` of each) to the same
+glidein's log as ``factory.jsonl`` (:meth:`GlideinLogIssuer.upload_collected`), so a
+pilot killed before its own flush still has a log on the server.
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from gwms_core.logserver.tokens import (
@@ -28,10 +33,19 @@ from gwms_core.logserver.tokens import (
     mint,
 )
 
+if TYPE_CHECKING:
+    from gwms_core.logserver.client import UploadAnswer
+
 #: Name of the token file in the glidein's sandbox.
 TOKEN_FILE_NAME = "gwms_log.token"
 #: Name of the glidein's log on the server.
 LOG_NAME = "glidein.jsonl"
+#: Name of the log holding the files the factory collected for a glidein.
+COLLECTED_NAME = "factory.jsonl"
+#: Bytes of each collected file sent at most (the end of the file).
+COLLECT_MAX_BYTES = 1 << 20
+#: Lifetime of the token the factory mints for its own upload of collected files.
+COLLECT_TOKEN_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,25 @@ PROC_MACRO = "$(ProcId)"
 #: Token directories older than the token lifetime plus this are pruned.
 PRUNE_GRACE_SECONDS = 86400
 _PLAIN_FILE = NAME_RE
+
+
+def collected_log_name(submission_id: str, job_id: str) -> str | None:
+    """The log name of a glidein job ``Cluster.Proc`` of batch ``submission_id``, as
+    :func:`batch_glidein_names` gave it at submission (pure); None when the job carries
+    no batch id or the result is not a plain name."""
+    cluster, dot, proc = job_id.partition(".")
+    name = f"{submission_id}.{proc}"
+    if (not submission_id or not dot or not cluster.isdigit() or not proc.isdigit()
+            or not NAME_RE.match(name)):
+        return None
+    return name
+
+
+def _tail(path: Path, limit: int) -> bytes:
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - limit))
+        return f.read()
 
 
 def batch_glidein_names(submission_id: str, count: int) -> list[str]:
@@ -200,6 +233,31 @@ class GlideinLogIssuer:
                                 now=now, lifetime=self.lifetime)
         return batch_log_commands(description, self.base_url, entry, submission_id,
                                   self.token_dir, self.ca_file)
+
+    def upload_collected(self, entry: str, glidein: str, job_id: str,
+                         paths: Sequence[Path], now: float | None = None,
+                         timeout: float = 10.0) -> UploadAnswer | None:
+        """Send the collected files that exist among ``paths`` (their last
+        :data:`COLLECT_MAX_BYTES`) as attachment records of ``<glidein>/factory.jsonl``,
+        with a token minted for that glidein now; None when no file exists. Raises
+        ``OSError`` when the server cannot be reached."""
+        from gwms_core.logserver.client import attachment_record, encode, upload
+
+        now = time.time() if now is None else now
+        records = []
+        for path in paths:
+            try:
+                data = _tail(path, COLLECT_MAX_BYTES)
+                when = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            records.append(attachment_record(path.name, data, when=when,
+                                             attrs={"job_id": job_id}))
+        if not records:
+            return None
+        token = mint(self.keyring, entry, glidein, now=now, lifetime=COLLECT_TOKEN_SECONDS)
+        return upload(self.base_url, token, entry, glidein, COLLECTED_NAME, encode(records),
+                      cafile=str(self.ca_file) if self.ca_file else None, timeout=timeout)
 
     def prune(self, now: float) -> int:
         """Remove token directories of glideins whose token expired a day ago."""
