@@ -24,6 +24,11 @@ readonly GRID_HOSTS="${GWMS_GRID_HOSTS:-cm submit execute ce slurm}"
 readonly GRID_DOMAIN="${GWMS_GRID_DOMAIN:-dns.podman}"
 readonly GRID_SUITE="${GWMS_GRID_SUITE:-trixie}"
 readonly GRID_MIRROR="${GWMS_GRID_MIRROR:-http://deb.debian.org/debian}"
+# Fixed last octet of each host's address in the network's subnet (up.sh starts every
+# container with --ip, so an address survives `podman restart` and up.sh re-runs:
+# HTCondor daemons resolve the central manager once and keep that address). Hosts not
+# named here get 100 + (cksum of the name mod 150).
+readonly GRID_HOST_OCTETS="${GWMS_GRID_HOST_OCTETS:-cm=10 submit=11 execute=12 ce=13 slurm=14}"
 
 gwms_grid::log() {
   printf '[grid %(%H:%M:%S)T] %s\n' -1 "$*" >&2
@@ -47,4 +52,40 @@ gwms_grid::image() {
   local hash
   hash="$(gwms_grid::recipe_hash)"
   printf '%s:%s\n' "${GRID_IMAGE_REPO}" "${hash}"
+}
+
+# The last octet of HOST's fixed address (see GRID_HOST_OCTETS).
+gwms_grid::host_octet() {
+  local host="$1" pair sum
+  for pair in ${GRID_HOST_OCTETS}; do
+    if [[ ${pair%%=*} == "${host}" ]]; then
+      printf '%s\n' "${pair#*=}"
+      return 0
+    fi
+  done
+  sum="$(printf '%s' "${host}" | cksum)"
+  printf '%s\n' "$((100 + ${sum%% *} % 150))"
+}
+
+# The IPv4 subnet of the grid's network (e.g. 10.89.3.0/24), empty if it has none.
+gwms_grid::subnet() {
+  podman network inspect --format '{{range .Subnets}}{{.Subnet}}{{"\n"}}{{end}}' \
+    "${GRID_NETWORK}" | grep -m1 -E '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/' || true
+}
+
+# HOST's fixed address in SUBNET (a /24 or larger IPv4 subnet): its first three octets
+# and the host's octet.
+gwms_grid::host_ip() {
+  local host="$1" subnet="$2" net bits
+  net="${subnet%/*}"
+  bits="${subnet#*/}"
+  ((bits <= 24)) || gwms_grid::die "network ${GRID_NETWORK}: subnet ${subnet} is smaller than a /24"
+  printf '%s.%s\n' "${net%.*}" "$(gwms_grid::host_octet "${host}")"
+}
+
+# The address a container has on the grid's network (empty if none).
+gwms_grid::container_ip() {
+  podman container inspect --format \
+    "{{with index .NetworkSettings.Networks \"${GRID_NETWORK}\"}}{{.IPAddress}}{{end}}" "$1" \
+    2>/dev/null || true
 }

@@ -4,6 +4,11 @@
 # image built by build-image.sh (built first if missing). Idempotent: running
 # containers are left alone. No port is published on the host.
 #
+# Every host gets a fixed address in its network's subnet (podman picks a free subnet
+# when it creates the network; the last octet comes from GRID_HOST_OCTETS in lib.sh), so
+# `podman restart` and a re-run keep it: HTCondor daemons resolve the central manager's
+# name once, and a new address would cut the other hosts off until condor is restarted.
+#
 # Reads: GWMS_GRID_* variables (see lib.sh). Exit status: 0 when every host's systemd
 # has finished booting, 1 otherwise.
 set -Eeuo pipefail
@@ -20,13 +25,20 @@ gwms_grid::min() {
 }
 
 gwms_grid::start_host() {
-  local host="$1" image="$2"
-  local name="${GRID_PREFIX}${host}"
+  local host="$1" image="$2" subnet="$3"
+  local name="${GRID_PREFIX}${host}" ip
+  ip="$(gwms_grid::host_ip "${host}" "${subnet}")"
   if podman container exists "${name}"; then
-    local state
+    local state have
     state="$(podman container inspect --format '{{.State.Status}}' "${name}")"
     if [[ ${state} == running ]]; then
-      gwms_grid::log "${name} already running"
+      have="$(gwms_grid::container_ip "${name}")"
+      if [[ ${have} == "${ip}" ]]; then
+        gwms_grid::log "${name} already running (${ip})"
+      else
+        # Made before addresses were fixed: it works, but `podman restart` may move it.
+        gwms_grid::log "WARNING: ${name} runs at ${have:-no address}, not ${ip}; down.sh + up.sh gives it a fixed address"
+      fi
       return 0
     fi
     gwms_grid::log "removing stopped ${name}"
@@ -38,9 +50,9 @@ gwms_grid::start_host() {
   local nofile nproc
   nofile="$(gwms_grid::min "$(ulimit -Hn)" 16384)"
   nproc="$(gwms_grid::min "$(ulimit -Hu)" 32768)"
-  gwms_grid::log "starting ${name} (hostname ${host}.${GRID_DOMAIN})"
+  gwms_grid::log "starting ${name} (hostname ${host}.${GRID_DOMAIN}, ${ip})"
   podman run --detach --name "${name}" --hostname "${host}.${GRID_DOMAIN}" \
-    --network "${GRID_NETWORK}" --network-alias "${host}" \
+    --network "${GRID_NETWORK}" --network-alias "${host}" --ip "${ip}" \
     --systemd=always --privileged \
     --ulimit "nofile=${nofile}:${nofile}" --ulimit "nproc=${nproc}:${nproc}" \
     --label gwms.grid=1 \
@@ -64,16 +76,34 @@ gwms_grid::wait_booted() {
   return 1
 }
 
+# Two hosts of the grid must not share a last octet (a clash in GRID_HOST_OCTETS or of
+# two names' checksums): fail before anything starts.
+gwms_grid::check_octets() {
+  local host octet seen=" "
+  for host in ${GRID_HOSTS}; do
+    octet="$(gwms_grid::host_octet "${host}")"
+    ((octet >= 2 && octet <= 254)) || gwms_grid::die "${host}: address octet ${octet} out of 2..254"
+    [[ ${seen} != *" ${octet} "* ]] || gwms_grid::die "${host}: address octet ${octet} already taken (GWMS_GRID_HOST_OCTETS)"
+    seen+="${octet} "
+  done
+}
+
 main() {
   [[ ${EUID} -eq 0 ]] || gwms_grid::die "run as root (rootful podman)"
-  local image host
+  local image host subnet
+  gwms_grid::check_octets
   image="$("${GRID_DIR}/build-image.sh")"
   if ! podman network exists "${GRID_NETWORK}"; then
+    # podman picks a subnet no other network uses (10.89.N.0/24 by default), so
+    # several grids coexist; the hosts' addresses are fixed inside it.
     gwms_grid::log "creating network ${GRID_NETWORK}"
     podman network create --label gwms.grid=1 "${GRID_NETWORK}" >/dev/null
   fi
+  subnet="$(gwms_grid::subnet)"
+  [[ -n ${subnet} ]] || gwms_grid::die "network ${GRID_NETWORK} has no IPv4 subnet"
+  gwms_grid::log "network ${GRID_NETWORK}: ${subnet}"
   for host in ${GRID_HOSTS}; do
-    gwms_grid::start_host "${host}" "${image}"
+    gwms_grid::start_host "${host}" "${image}" "${subnet}"
   done
   for host in ${GRID_HOSTS}; do
     gwms_grid::wait_booted "${host}"
