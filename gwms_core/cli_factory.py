@@ -127,8 +127,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = {
         "factory": cfg.name,
         "entries": {e: c.as_dict() for e, c in sorted(acct.entries.items())},
-        "clients": {f"{e}/{c} ({f})": n.as_dict()
-                    for (e, f, c), n in sorted(acct.clients.items())},
+        "clients": {f"{e}/{c}/{k} ({f})": n.as_dict()
+                    for (e, f, c, k), n in sorted(acct.clients.items())},
         "state_file": str(cfg.state_path),
         "state": st.rebuilt or "ok",
         "pending_submissions": len(st.pending),

@@ -83,11 +83,20 @@ def monitor_attrs(prefix: str, counts: Counts) -> dict[str, int]:
 
 def client_ad(entry: str, client: str, factory: str, glidein: str, counts: Counts,
               identity: str = "", refused: str = "",
-              request: Request | None = None) -> dict[str, Any]:
-    """The ``glidefactoryclient`` ad for one (entry, client)."""
+              request: Request | None = None,
+              credential: str = A.DEFAULT_CREDENTIAL) -> dict[str, Any]:
+    """The ``glidefactoryclient`` ad for one (entry, client, credential).
+
+    ``Name`` is ``<entry ad Name>@<client>``, with ``@<credential id>`` appended unless the
+    credential is the default one (so the ads of an older frontend keep their names).
+    """
+    name = f"{ad_name(entry, glidein, factory)}@{client}"
+    if credential != A.DEFAULT_CREDENTIAL:
+        name += f"@{credential}"
     ad: dict[str, Any] = {
         "MyType": A.CLIENT_STATUS_MYTYPE,
-        "Name": f"{ad_name(entry, glidein, factory)}@{client}",
+        "Name": name,
+        A.CREDENTIAL: credential,
         "ReqClientName": client,
         "FactoryName": factory,
         "GlideinName": glidein,
@@ -249,6 +258,7 @@ def submit_description(
         A.FRONTEND: request.frontend,
         A.REQUEST: request.name,
         A.SUBMISSION: submission_id,
+        A.CREDENTIAL: request.credential,
     }
     for key, value in tags.items():
         desc[f"+{key}"] = classad_string(value)

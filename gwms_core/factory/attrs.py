@@ -25,6 +25,13 @@ REQUEST = "GwmsRequestName"
 SUBMISSION = "GwmsSubmissionId"
 #: Number of times the factory released this glidein from hold.
 RELEASES = "GwmsReleases"
+#: Credential the glidein was submitted with: the request ad's attribute of the same name,
+#: an id the frontend chose (never a secret). GlideinWMS: same name, same meaning. Glideins
+#: submitted before this tag existed have none and count as :data:`DEFAULT_CREDENTIAL`.
+CREDENTIAL = "GlideinCredentialIdentifier"
+#: Credential id of a request ad without ``GlideinCredentialIdentifier`` (a frontend older
+#: than per-credential requests) and of a glidein without the tag.
+DEFAULT_CREDENTIAL = "default"
 
 #: Tags every glidein carries (the factory queries on them).
 TAGS = (FACTORY, GLIDEIN_NAME, ENTRY, CLIENT, FRONTEND, REQUEST, SUBMISSION)
@@ -33,7 +40,7 @@ TAGS = (FACTORY, GLIDEIN_NAME, ENTRY, CLIENT, FRONTEND, REQUEST, SUBMISSION)
 JOB_ATTRS = (
     "ClusterId", "ProcId", "JobStatus", "GridJobId", "GridJobStatus", "EnteredCurrentStatus",
     "QDate", "HoldReasonCode", "HoldReasonSubCode", "NumHolds", "NumSystemHolds",
-    "LastHoldReason", *TAGS, RELEASES,
+    "LastHoldReason", *TAGS, RELEASES, CREDENTIAL,
 )
 
 # --------------------------------------------------------------- entry ad (MyType glidefactory)

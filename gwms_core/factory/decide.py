@@ -64,15 +64,19 @@ def count(glideins: Iterable[Glidein]) -> Counts:
 
 @dataclass(frozen=True, slots=True)
 class Accounting:
-    """Glidein counts per entry, per (entry, frontend, client) and per (entry, frontend).
+    """Glidein counts per entry, per (entry, frontend, client, credential) and per
+    (entry, frontend).
 
     A client is always qualified by the frontend identity that asked for its glideins: a
     frontend cannot change the count, or cause the removal, of another frontend's
-    glideins by using the same ``ClientName``.
+    glideins by using the same ``ClientName``. It is also qualified by the credential id
+    (``GlideinCredentialIdentifier``): one client's requests for two credentials at one
+    entry govern two separate sets of glideins. The per-frontend counts sum over clients
+    and credentials.
     """
 
     entries: Mapping[str, Counts]
-    clients: Mapping[tuple[str, str, str], Counts]
+    clients: Mapping[tuple[str, str, str, str], Counts]
     frontends: Mapping[tuple[str, str], Counts]
 
     def entry(self, name: str) -> Counts:
@@ -81,13 +85,14 @@ class Accounting:
 
 
 def account(glideins: Iterable[Glidein]) -> Accounting:
-    """Group the queue's glideins by entry, (entry, frontend, client), (entry, frontend)."""
+    """Group the queue's glideins by entry, (entry, frontend, client, credential) and
+    (entry, frontend)."""
     by_entry: dict[str, list[Glidein]] = defaultdict(list)
-    by_client: dict[tuple[str, str, str], list[Glidein]] = defaultdict(list)
+    by_client: dict[tuple[str, str, str, str], list[Glidein]] = defaultdict(list)
     by_frontend: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
     for g in glideins:
         by_entry[g.entry].append(g)
-        by_client[(g.entry, g.frontend, g.client)].append(g)
+        by_client[(g.entry, *g.client_key)].append(g)
         by_frontend[(g.entry, g.frontend)].append(g)
     return Accounting(
         entries={k: count(v) for k, v in by_entry.items()},
@@ -190,41 +195,43 @@ def waterfill(capacity: int, wants: Mapping[K, int]) -> dict[K, int]:
 
 def plan_submission(
     requests: Sequence[Request],
-    clients: Mapping[tuple[str, str], Counts],
+    clients: Mapping[tuple[str, str, str], Counts],
     frontends: Mapping[str, Counts],
     entry: Counts,
     limits: EntryLimits,
     cycle_cap: int,
     in_downtime: bool = False,
-) -> tuple[dict[tuple[str, str], int], dict[str, str]]:
-    """How many glideins to submit per client at one entry.
+) -> tuple[dict[tuple[str, str, str], int], dict[str, str]]:
+    """How many glideins to submit per (frontend, client, credential) at one entry.
 
-    :param requests: accepted requests at this entry (one per frontend and client).
-    :param clients: counts per (frontend, client) at this entry (after this cycle's
-        removals).
-    :param frontends: counts per frontend identity at this entry.
+    :param requests: accepted requests at this entry (one per frontend, client and
+        credential).
+    :param clients: counts per (frontend, client, credential) at this entry (after this
+        cycle's removals).
+    :param frontends: counts per frontend identity at this entry (all its clients and
+        credentials: the per-frontend limits hold for the sum).
     :param entry: counts of the whole entry.
     :param cycle_cap: most glideins to submit at this entry this cycle.
-    :returns: (count per (frontend, client), limit that cut each reduced client, by
-        client name).
+    :returns: (count per (frontend, client, credential), limit that cut each reduced
+        client, by client name).
     """
     limited: dict[str, str] = {}
     if in_downtime:
-        return ({(r.frontend, r.client): 0 for r in requests},
+        return ({r.client_key: 0 for r in requests},
                 {r.client: "in_downtime" for r in requests})
-    wants: dict[tuple[str, str], int] = {}
+    wants: dict[tuple[str, str, str], int] = {}
     for r in requests:
-        c = clients.get((r.frontend, r.client), Counts())
+        c = clients.get(r.client_key, Counts())
         want = max(0, r.idle - c.waiting)
         by_max = max(0, r.max_glideins - c.total)
         if by_max < want:
             limited[r.client] = "ReqMaxGlideins"
             want = by_max
-        wants[(r.frontend, r.client)] = want
-    # Per frontend identity: shared by the clients (groups) of that frontend.
-    by_frontend: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+        wants[r.client_key] = want
+    # Per frontend identity: shared by the clients (groups) and credentials of that frontend.
+    by_frontend: dict[str, dict[tuple[str, str, str], int]] = defaultdict(dict)
     for r in requests:
-        by_frontend[r.frontend][(r.frontend, r.client)] = wants[(r.frontend, r.client)]
+        by_frontend[r.frontend][r.client_key] = wants[r.client_key]
     frontend_cap: dict[str, int] = {}
     for fe, fe_wants in by_frontend.items():
         f = frontends.get(fe, Counts())
@@ -237,7 +244,7 @@ def plan_submission(
         name, cap = min(caps.items(), key=lambda kv: kv[1])
         want = sum(fe_wants.values())
         if cap < want:
-            for (_, client), w in fe_wants.items():
+            for (_, client, _), w in fe_wants.items():
                 if w:
                     limited.setdefault(client, name)
         frontend_cap[fe] = max(0, min(cap, want))
@@ -250,10 +257,10 @@ def plan_submission(
         entry_caps["max_held"] = 0
     entry_name, entry_cap = min(entry_caps.items(), key=lambda kv: kv[1])
     per_frontend = waterfill(entry_cap, frontend_cap)
-    out: dict[tuple[str, str], int] = {}
+    out: dict[tuple[str, str, str], int] = {}
     for fe, fe_wants in by_frontend.items():
         if per_frontend[fe] < frontend_cap[fe]:
-            for (_, client), w in fe_wants.items():
+            for (_, client, _), w in fe_wants.items():
                 if w:
                     limited.setdefault(client, entry_name)
         out.update(waterfill(per_frontend[fe], fe_wants))
@@ -275,16 +282,17 @@ def plan_entry(
     policy: Policy,
     now: int,
     in_downtime: bool = False,
-    orphaned: Collection[tuple[str, str]] = (),
+    orphaned: Collection[tuple[str, str, str]] = (),
 ) -> Plan:
     """Decide everything for one entry (see the module docstring for the order).
 
     :param glideins: this entry's glideins from the queue.
-    :param requests: accepted requests for this entry, at most one per (frontend, client).
-    :param orphaned: (frontend identity, client) pairs whose request has been gone longer
-        than the grace period (:func:`orphaned_clients`): their waiting glideins are
-        removed, as if they had asked for 0 idle glideins at level ``WAIT``. A pair that
-        also has a request in ``requests`` is not an orphan.
+    :param requests: accepted requests for this entry, at most one per (frontend, client,
+        credential).
+    :param orphaned: (frontend identity, client, credential id) whose request has been
+        gone longer than the grace period (:func:`orphaned_clients`): their waiting
+        glideins are removed, as if they had asked for 0 idle glideins at level ``WAIT``.
+        A key that also has a request in ``requests`` is not an orphan.
     """
     removes: list[JobAction] = []
     releases: list[JobAction] = []
@@ -304,37 +312,38 @@ def plan_entry(
                     and now - g.since > policy.idle_lifetime_s):
                 removes.append(JobAction(g, Reason.IDLE_LIFETIME))
                 gone.add(g.job_id)
-    asked = {(r.frontend, r.client) for r in requests}
+    asked = {r.client_key for r in requests}
     orphans = {key for key in orphaned if key not in asked}
     if orphans:
         for g in removal_order(g for g in glideins if g.job_id not in gone
-                               and (g.frontend, g.client) in orphans):
+                               and g.client_key in orphans):
             removes.append(JobAction(g, Reason.ORPHANED))
             gone.add(g.job_id)
     live = _without(glideins, gone)
-    by_client: dict[tuple[str, str], list[Glidein]] = defaultdict(list)
+    by_client: dict[tuple[str, str, str], list[Glidein]] = defaultdict(list)
     for g in live:
-        by_client[(g.frontend, g.client)].append(g)
+        by_client[g.client_key].append(g)
     for r in requests:
-        excess = plan_removal(r, by_client.get((r.frontend, r.client), []))
+        excess = plan_removal(r, by_client.get(r.client_key, []))
         removes.extend(excess)
         gone.update(a.glidein.job_id for a in excess)
     live = _without(live, gone)
     acct = account(live)
-    clients = {(f, c): n for (e, f, c), n in acct.clients.items() if e == entry}
+    clients = {(f, c, k): n for (e, f, c, k), n in acct.clients.items() if e == entry}
     frontends = {f: n for (e, f), n in acct.frontends.items() if e == entry}
     counts, limited = plan_submission(requests, clients, frontends, acct.entry(entry), limits,
                                       policy.max_submit_per_cycle, in_downtime)
-    submits = tuple(SubmitAction(r, counts[(r.frontend, r.client)]) for r in requests
-                    if counts[(r.frontend, r.client)] > 0)
+    submits = tuple(SubmitAction(r, counts[r.client_key]) for r in requests
+                    if counts[r.client_key] > 0)
     return Plan(entry=entry, submit=submits, remove=tuple(removes), release=tuple(releases),
                 limited=limited, orphaned=tuple(sorted(orphans)))
 
 
 # --------------------------------------------------------------------------- orphans
 
-#: (entry, frontend identity, client): one client's glideins at one entry.
-ClientKey = tuple[str, str, str]
+#: (entry, frontend identity, client, credential id): one client's glideins of one
+#: credential at one entry.
+ClientKey = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,14 +376,14 @@ def orphaned_clients(
     seen: dict[ClientKey, int] = {}
     asked: set[ClientKey] = set()
     for r in requests:
-        key = (r.entry, r.frontend, r.client)
+        key = (r.entry, *r.client_key)
         asked.add(key)
         seen[key] = now
     orphans: set[ClientKey] = set()
     for g in glideins:
         if g.state in (GlideinState.REMOVED, GlideinState.COMPLETED):
             continue
-        key = (g.entry, g.frontend, g.client)
+        key = (g.entry, *g.client_key)
         if key in asked or key in seen:
             continue
         since = last_seen.get(key, now)
@@ -385,10 +394,11 @@ def orphaned_clients(
 
 
 def merge_requests(requests: Iterable[Request]) -> list[Request]:
-    """One request per (entry, frontend, client): a later one replaces an earlier one."""
-    out: dict[tuple[str, str, str], Request] = {}
+    """One request per (entry, frontend, client, credential): a later one replaces an
+    earlier one."""
+    out: dict[ClientKey, Request] = {}
     for r in requests:
-        out[(r.entry, r.frontend, r.client)] = r
+        out[(r.entry, *r.client_key)] = r
     return list(out.values())
 
 

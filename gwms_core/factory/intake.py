@@ -15,10 +15,17 @@ accepted only when
 
 Anything else is a :class:`Refusal` with a reason that names no secret. A refused
 request never stops the entry from serving the others.
+
+A request is for one credential: ``GlideinCredentialIdentifier`` (an id the frontend
+chose; :data:`CREDENTIAL_ID_PATTERN`). A request ad without it (a frontend older than
+per-credential requests) is for :data:`~gwms_core.factory.attrs.DEFAULT_CREDENTIAL`.
+Requests are kept one per (entry, frontend identity, client, credential)
+(:func:`~gwms_core.factory.decide.merge_requests`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +35,21 @@ from gwms_core.factory import attrs as A
 from gwms_core.factory.decide import merge_requests
 from gwms_core.factory.model import RemovalLevel, Request
 from gwms_core.types import CredentialError
+
+#: What a credential id may look like (it is tagged on jobs and shown in ads and logs).
+CREDENTIAL_ID_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
+
+
+def credential_id(ad: Mapping[str, Any]) -> str | None:
+    """The request ad's credential id: ``GlideinCredentialIdentifier``, the default id when
+    the ad has none, None when it is malformed (not a string of
+    :data:`CREDENTIAL_ID_PATTERN`)."""
+    raw = ad.get(A.CREDENTIAL)
+    if raw is None:
+        return A.DEFAULT_CREDENTIAL
+    if not isinstance(raw, str) or not CREDENTIAL_ID_PATTERN.fullmatch(raw):
+        return None
+    return raw
 
 
 class Decryptor(Protocol):
@@ -62,6 +84,8 @@ class Refusal:
     identity: str
     entry: str
     reason: str
+    #: The request's credential id (the default id when it had none or a malformed one).
+    credential: str = A.DEFAULT_CREDENTIAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +94,10 @@ class Intake:
 
     requests: tuple[Request, ...] = ()
     refused: tuple[Refusal, ...] = ()
-    #: Decrypted parameters per (entry, frontend identity, client); never logged or
-    #: advertised.
-    secrets: Mapping[tuple[str, str, str], Mapping[str, str]] = field(default_factory=dict,
-                                                                      repr=False)
+    #: Decrypted parameters per (entry, frontend identity, client, credential id); never
+    #: logged or advertised.
+    secrets: Mapping[tuple[str, str, str, str], Mapping[str, str]] = field(
+        default_factory=dict, repr=False)
 
 
 def target_entry(ad: Mapping[str, Any], factory: str, glidein: str) -> str | None:
@@ -137,7 +161,7 @@ def read_requests(
     decryptor = decryptor or NoDecryptor()
     accepted: list[Request] = []
     refused: list[Refusal] = []
-    secrets: dict[tuple[str, str, str], Mapping[str, str]] = {}
+    secrets: dict[tuple[str, str, str, str], Mapping[str, str]] = {}
     for ad in ads:
         if str(ad.get("MyType", A.REQUEST_MYTYPE)) != A.REQUEST_MYTYPE:
             continue
@@ -147,10 +171,12 @@ def read_requests(
         client = str(ad.get(A.CLIENT_NAME) or ad.get("Name") or "")
         raw_identity = ad.get(A.AUTH_IDENTITY)
         identity = raw_identity.strip() if isinstance(raw_identity, str) else ""
+        cred = credential_id(ad)
 
         def refuse(reason: str, entry_name: str = entry_name, client: str = client,
-                   identity: str = identity) -> None:
-            refused.append(Refusal(client, identity, entry_name, reason))
+                   identity: str = identity,
+                   cred: str = cred or A.DEFAULT_CREDENTIAL) -> None:
+            refused.append(Refusal(client, identity, entry_name, reason, cred))
 
         entry = entries.get(entry_name)
         if entry is None:
@@ -162,6 +188,10 @@ def read_requests(
         identity, why = check_identity(ad, entry.allowed_frontends)
         if why is not None:
             refuse(why, identity=identity)
+            continue
+        if cred is None:
+            refuse(f"{A.CREDENTIAL} must be a string of 1 to 128 characters "
+                   "A-Z a-z 0-9 _ . @ -")
             continue
         idle = _int(ad, A.REQ_IDLE)
         maxg = _int(ad, A.REQ_MAX)
@@ -181,8 +211,8 @@ def read_requests(
             entry=entry_name, client=client, frontend=identity, idle=idle, max_glideins=maxg,
             remove=RemovalLevel.parse(ad.get(A.REQ_REMOVE, "NO")),
             margin=max(0, _int(ad, A.REQ_REMOVE_MARGIN) or 0),
-            name=str(ad.get(A.REQ_NAME) or ""), params=params,
+            name=str(ad.get(A.REQ_NAME) or ""), params=params, credential=cred,
         ))
         if clear:
-            secrets[(entry_name, identity, client)] = dict(clear)
+            secrets[(entry_name, identity, client, cred)] = dict(clear)
     return Intake(tuple(merge_requests(accepted)), tuple(refused), secrets)

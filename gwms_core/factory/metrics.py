@@ -10,10 +10,11 @@ declared in :mod:`gwms_core.metrics`; the per-state glidein gauge uses the label
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gwms_core.factory.model import Request
     from gwms_core.factory.service import CycleReport
 
 _STATES = ("unsubmitted", "idle", "running", "held", "removed")
@@ -38,6 +39,16 @@ def _family(name: str, kind: str, help_text: str,
     return lines
 
 
+def _summed(requests: Iterable[Request],
+            value: Callable[[Request], int]) -> list[tuple[tuple[str, str], int]]:
+    """``value`` of the requests summed by (entry, client name): over frontend identities
+    and credentials (one client sends one request per credential)."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for r in requests:
+        out[(r.entry, r.client)] += value(r)
+    return sorted(out.items())
+
+
 def render(report: CycleReport,
            submitted_total: Mapping[tuple[str, str], int] | None = None,
            removed_total: Mapping[tuple[str, str], int] | None = None,
@@ -52,9 +63,10 @@ def render(report: CycleReport,
     """
     submitted_total = report.submitted if submitted_total is None else submitted_total
     removed_total = report.removed if removed_total is None else removed_total
-    # Glideins are labelled by the client name (``frontend.group``), summed over identities.
+    # Glideins and requests are labelled by the client name (``frontend.group``), summed
+    # over identities and credentials.
     by_frontend: dict[tuple[str, str], dict[str, int]] = {}
-    for (entry, _identity, client), c in sorted(report.client_counts.items()):
+    for (entry, _identity, client, _cred), c in sorted(report.client_counts.items()):
         acc = by_frontend.setdefault((entry, client), dict.fromkeys(_STATES, 0))
         d = c.as_dict()
         for s in _STATES:
@@ -69,12 +81,12 @@ def render(report: CycleReport,
                    "Glideins in the factory's schedd by entry, frontend and state.", samples)
     out += _family("gwms_factory_requested_idle_glideins", "gauge",
                    "Idle glideins frontends request, by entry and frontend.",
-                   [({"entry": r.entry, "frontend": r.client}, r.idle)
-                    for r in sorted(report.accepted, key=lambda r: (r.entry, r.client))])
+                   [({"entry": e, "frontend": c}, n)
+                    for (e, c), n in _summed(report.accepted, lambda r: r.idle)])
     out += _family("gwms_factory_requested_max_glideins", "gauge",
                    "Maximum glideins frontends allow, by entry and frontend.",
-                   [({"entry": r.entry, "frontend": r.client}, r.max_glideins)
-                    for r in sorted(report.accepted, key=lambda r: (r.entry, r.client))])
+                   [({"entry": e, "frontend": c}, n)
+                    for (e, c), n in _summed(report.accepted, lambda r: r.max_glideins)])
     out += _family("gwms_factory_submitted_glideins_total", "counter",
                    "Glideins submitted, by entry and frontend.",
                    [({"entry": e, "frontend": c}, n)

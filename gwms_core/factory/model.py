@@ -82,6 +82,14 @@ class Glidein:
     releases: int = 0
     #: ``GwmsSubmissionId``.
     submission: str = ""
+    #: ``GlideinCredentialIdentifier`` (:data:`~gwms_core.factory.attrs.DEFAULT_CREDENTIAL`
+    #: when the job has none).
+    credential: str = A.DEFAULT_CREDENTIAL
+
+    @property
+    def client_key(self) -> tuple[str, str, str]:
+        """(frontend identity, client, credential id): whose request this glidein serves."""
+        return (self.frontend, self.client, self.credential)
 
     @classmethod
     def from_ad(cls, ad: Mapping[str, Any]) -> Glidein:
@@ -111,6 +119,7 @@ class Glidein:
             hold_subcode=num("HoldReasonSubCode"),
             releases=num(A.RELEASES),
             submission=text(A.SUBMISSION),
+            credential=text(A.CREDENTIAL) or A.DEFAULT_CREDENTIAL,
         )
 
 
@@ -195,6 +204,14 @@ class Request:
     removable: frozenset[str] | None = None
     #: Request parameters passed to the glidein (``GlideinParam*``), clear text.
     params: Mapping[str, str] = field(default_factory=dict)
+    #: ``GlideinCredentialIdentifier`` of the request ad (the default id when absent);
+    #: tagged on its glideins. One client may send one request per credential.
+    credential: str = A.DEFAULT_CREDENTIAL
+
+    @property
+    def client_key(self) -> tuple[str, str, str]:
+        """(frontend identity, client, credential id): the glideins this request governs."""
+        return (self.frontend, self.client, self.credential)
 
 
 #: HoldReasonCodes not worth a release (:data:`gwms_core.defaults.HELD_UNRECOVERABLE_CODES`):
@@ -297,8 +314,9 @@ class Plan:
     release: tuple[JobAction, ...] = ()
     #: Limits that reduced a submission, e.g. ``{"client": "per_frontend_max_idle"}``.
     limited: Mapping[str, str] = field(default_factory=dict)
-    #: (frontend identity, client) pairs treated as orphans (their request gone too long).
-    orphaned: tuple[tuple[str, str], ...] = ()
+    #: (frontend identity, client, credential id) treated as orphans (their request gone
+    #: too long).
+    orphaned: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def submit_count(self) -> int:

@@ -185,18 +185,19 @@ class CycleReport:
     accepted: list[Request] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     plans: list[Plan] = field(default_factory=list)
-    #: Glideins submitted by (entry, client) and by (entry, frontend identity, client).
+    #: Glideins submitted by (entry, client) and by (entry, frontend identity, client,
+    #: credential id).
     submitted: dict[tuple[str, str], int] = field(default_factory=dict)
-    submitted_by_frontend: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    submitted_by_frontend: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     removed: dict[tuple[str, str], int] = field(default_factory=dict)
     released: int = 0
-    #: Clients (entry, frontend identity, client) whose request has been gone longer than
-    #: the orphan grace period.
-    orphaned: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Clients (entry, frontend identity, client, credential id) whose request has been
+    #: gone longer than the orphan grace period.
+    orphaned: list[tuple[str, str, str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     counts: dict[str, Counts] = field(default_factory=dict)
-    #: Counts after the cycle by (entry, frontend identity, client).
-    client_counts: dict[tuple[str, str, str], Counts] = field(default_factory=dict)
+    #: Counts after the cycle by (entry, frontend identity, client, credential id).
+    client_counts: dict[tuple[str, str, str, str], Counts] = field(default_factory=dict)
     duration: float = 0.0
 
 
@@ -323,12 +324,15 @@ class Factory:
         """Write a request's decrypted credentials to files (0600) under
         ``<work_dir>/credentials/<id>/``; return parameter name -> path.
 
-        ``<id>`` is derived from (entry, frontend identity, client), so each request's
-        files are its own and are rewritten only when the frontend sends new values.
+        ``<id>`` is derived from (entry, frontend identity, client) and, unless it is the
+        default one, the credential id, so each request's files are its own and are
+        rewritten only when the frontend sends new values.
         """
         import hashlib
 
         key = f"{request.entry}\0{request.frontend}\0{request.client}".encode()
+        if request.credential != A.DEFAULT_CREDENTIAL:
+            key += f"\0{request.credential}".encode()
         directory = self.cfg.work_dir / "credentials" / hashlib.sha256(key).hexdigest()[:16]
         out: dict[str, str] = {}
         for name, filename in ADS.CREDENTIAL_FILES.items():
@@ -397,7 +401,8 @@ class Factory:
         if done:
             key = (entry.name, request.client)
             report.submitted[key] = report.submitted.get(key, 0) + done
-            report.submitted_by_frontend[(entry.name, request.frontend, request.client)] = done
+            fkey = (entry.name, *request.client_key)
+            report.submitted_by_frontend[fkey] = report.submitted_by_frontend.get(fkey, 0) + done
 
     # ----------------------------------------------------------------- the cycle
 
@@ -420,14 +425,14 @@ class Factory:
             ads = []
             requests_read = False
         intake = read_requests(ads, entries, self.cfg.name, self.cfg.glidein, self.decryptor)
-        orphaned: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        orphaned: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         if requests_read:  # an unreadable collector says nothing about absent requests
             found = orphaned_clients(glideins, intake.requests, self.state.request_seen, now,
                                      self.cfg.policy.orphan_grace_s)
             self.state.request_seen = dict(found.last_seen)
-            for e, f, c in sorted(found.orphaned):
-                orphaned[e].add((f, c))
-                report.orphaned.append((e, f, c))
+            for e, f, c, k in sorted(found.orphaned):
+                orphaned[e].add((f, c, k))
+                report.orphaned.append((e, f, c, k))
         report.accepted = list(intake.requests)
         report.refused = list(intake.refused)
         for r in intake.refused:
@@ -468,7 +473,7 @@ class Factory:
             for action in plan.submit:
                 rq = action.request
                 self._submit(entry, rq, action.count, manifest or ("", ""), report,
-                             intake.secrets.get((rq.entry, rq.frontend, rq.client)))
+                             intake.secrets.get((rq.entry, *rq.client_key)))
         ST.save(self.cfg.state_path, self.state)
         self._advertise(entries, glideins, gone, intake.requests, intake.refused, report)
         report.duration = time.monotonic() - t0
@@ -533,7 +538,7 @@ class Factory:
         entry_counts: dict[str, Counts] = {}
         for name in entries:
             c = acct.entry(name)
-            extra = sum(n for (e, _, _), n in sub_by_client.items() if e == name)
+            extra = sum(n for (e, *_), n in sub_by_client.items() if e == name)
             entry_counts[name] = _plus_unsubmitted(c, extra)
         client_counts = {
             key: _plus_unsubmitted(acct.clients.get(key, Counts()), sub_by_client.get(key, 0))
@@ -553,13 +558,14 @@ class Factory:
             out.append(ad)
         for rq in accepted:
             out.append(ADS.client_ad(rq.entry, rq.client, self.cfg.name, self.cfg.glidein,
-                                     client_counts.get((rq.entry, rq.frontend, rq.client),
-                                                       Counts()),
-                                     identity=rq.frontend, request=rq))
+                                     client_counts.get((rq.entry, *rq.client_key), Counts()),
+                                     identity=rq.frontend, request=rq,
+                                     credential=rq.credential))
         for rf in refused:
             if rf.client and rf.entry in entries:
                 out.append(ADS.client_ad(rf.entry, rf.client, self.cfg.name, self.cfg.glidein,
-                                         Counts(), identity=rf.identity, refused=rf.reason))
+                                         Counts(), identity=rf.identity, refused=rf.reason,
+                                         credential=rf.credential))
         names = {str(ad["Name"]) for ad in out if ad["MyType"] == A.ENTRY_MYTYPE}
         try:
             self.collector.advertise(out, lifetime_s=3 * self.cfg.cycle_seconds)

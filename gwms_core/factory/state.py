@@ -6,8 +6,8 @@ The schedd queue is the truth about glideins; this file only remembers
   crash the factory can tell which batches reached the queue (the schedd commits a
   transaction whole or not at all);
 * counters for metrics (glideins submitted/removed/released since the file was made);
-* ``request_seen``: when each (entry, frontend identity, client) last had an accepted
-  request, for the orphan grace period
+* ``request_seen``: when each (entry, frontend identity, client, credential id) last had
+  an accepted request, for the orphan grace period
   (:func:`gwms_core.factory.decide.orphaned_clients`). Lost, it restarts every grace
   period from the time the factory notices the missing request: later removal, never
   earlier.
@@ -16,6 +16,11 @@ Writes go to a temporary file in the same directory, are ``fsync``-ed, renamed o
 old file, and the directory is ``fsync``-ed. A missing, truncated or garbage file is
 replaced by an empty state (reported by :attr:`State.rebuilt`); nothing in it is needed
 for correctness.
+
+Compatibility: ``request_seen`` items are written ``[entry, identity, client, credential,
+time]``; items of a file written before credential ids, ``[entry, identity, client,
+time]``, are read with the default credential id
+(:data:`gwms_core.factory.attrs.DEFAULT_CREDENTIAL`), the id untagged glideins get.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gwms_core import fileio
+from gwms_core.factory.attrs import DEFAULT_CREDENTIAL
 
 VERSION = 1
 
@@ -49,8 +55,9 @@ class State:
 
     pending: dict[str, Pending] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
-    #: (entry, frontend identity, client) -> last time it had an accepted request.
-    request_seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: (entry, frontend identity, client, credential id) -> last time it had an accepted
+    #: request.
+    request_seen: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     #: Why the state was rebuilt ("" when it was read as written).
     rebuilt: str = ""
 
@@ -61,7 +68,8 @@ class State:
             "pending": {sid: {"entry": p.entry, "client": p.client, "count": p.count,
                               "started": p.started} for sid, p in self.pending.items()},
             "counters": dict(self.counters),
-            "request_seen": [[e, f, c, t] for (e, f, c), t in sorted(self.request_seen.items())],
+            "request_seen": [[e, f, c, k, t]
+                             for (e, f, c, k), t in sorted(self.request_seen.items())],
         }
 
     def bump(self, name: str, n: int = 1) -> None:
@@ -82,7 +90,14 @@ def _parse(raw: Any) -> State:
         pending[str(sid)] = Pending(str(p["entry"]), str(p["client"]), int(p["count"]),
                                     float(p["started"]))
     counters = {str(k): int(v) for k, v in dict(raw.get("counters", {})).items()}
-    seen = {(str(e), str(f), str(c)): int(t) for e, f, c, t in raw.get("request_seen", [])}
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for item in raw.get("request_seen", []):
+        if len(item) == 4:  # written before credential ids
+            e, f, c, t = item
+            k = DEFAULT_CREDENTIAL
+        else:
+            e, f, c, k, t = item
+        seen[(str(e), str(f), str(c), str(k))] = int(t)
     return State(pending, counters, seen)
 
 

@@ -261,7 +261,7 @@ def test_orphaned_client_glideins_removed_after_grace(condor: pcmod.PersonalCond
     f.start()
     f.clock = lambda: t0 + grace
     report = f.cycle(entries)
-    assert report.orphaned == [("E", f"{FRONTEND}@gwms.test", "gone.main")]
+    assert report.orphaned == [("E", f"{FRONTEND}@gwms.test", "gone.main", "default")]
     assert report.removed == {("E", "request gone for longer than the orphan grace period"): 3}
     assert report.submitted == {}
     assert by_client() == {"stays.main": 2}

@@ -85,8 +85,8 @@ def test_accounting_per_entry_client_frontend() -> None:
     a = account(gs)
     assert a.entry("E").as_dict() == {"unsubmitted": 1, "idle": 1, "running": 1, "held": 1,
                                       "removed": 1, "completed": 0, "waiting": 2, "total": 4}
-    assert a.clients[("E", "fe1", "c1")].total == 2
-    assert a.clients[("E", "fe1", "c1")].removed == 1
+    assert a.clients[("E", "fe1", "c1", "default")].total == 2
+    assert a.clients[("E", "fe1", "c1", "default")].removed == 1
     assert a.frontends[("E", "fe1")].total == 3
     assert a.frontends[("E", "fe2")].held == 1
     assert a.entry("F").running == 1
@@ -184,10 +184,10 @@ def sub(requests: list[Request], clients: dict[str, Counts] | None = None,
         limits: EntryLimits = L, cap: int = 1000, downtime: bool = False) -> dict[str, int]:
     """Counts per client name (the table's clients all belong to their request's frontend)."""
     fe_of = {r.client: r.frontend for r in requests}
-    keyed = {(fe_of.get(c, "fe1"), c): n for c, n in (clients or {}).items()}
+    keyed = {(fe_of.get(c, "fe1"), c, "default"): n for c, n in (clients or {}).items()}
     got = plan_submission(requests, keyed, frontends or {}, entry or Counts(), limits,
                           cap, downtime)[0]
-    return {c: n for (_, c), n in got.items()}
+    return {c: n for (_, c, _), n in got.items()}
 
 
 @pytest.mark.parametrize(("kwargs", "expected"), [

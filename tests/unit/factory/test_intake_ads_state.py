@@ -85,7 +85,8 @@ class KeyHolder:
 def test_decryptor_seam_keeps_secrets_apart() -> None:
     got = read_requests([ad(GlideinEncParamToken="terces")], ENTRIES, "fac", "fac", KeyHolder())
     (r,) = got.requests
-    assert got.secrets == {("E1", "vofrontend@gwms.test", "vofe.main"): {"Token": "secret"}}
+    assert got.secrets == {("E1", "vofrontend@gwms.test", "vofe.main", "default"):
+                           {"Token": "secret"}}
     assert "secret" not in repr(got) and "secret" not in repr(r)
     bad = read_requests([ad(GlideinEncParamToken="bad")], ENTRIES, "fac", "fac", KeyHolder())
     assert bad.refused[0].reason == "credential refused: decryption failed"

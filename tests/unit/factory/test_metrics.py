@@ -15,9 +15,9 @@ SAMPLE = re.compile(r'^([a-z_]+)(\{([a-z]+="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]
 def report() -> CycleReport:
     r = CycleReport()
     r.counts = {"E1": Counts(idle=2, running=3), "E2": Counts()}
-    r.client_counts = {("E1", "vo@x", "vo.main"): Counts(idle=2, running=2, held=1),
-                       ("E1", "other@y", "vo.main"): Counts(running=1),
-                       ("E1", "w@x", 'we"ird'): Counts(unsubmitted=4)}
+    r.client_counts = {("E1", "vo@x", "vo.main", "default"): Counts(idle=2, running=2, held=1),
+                       ("E1", "other@y", "vo.main", "default"): Counts(running=1),
+                       ("E1", "w@x", 'we"ird', "default"): Counts(unsubmitted=4)}
     r.accepted = [Request(entry="E1", client="vo.main", frontend="vo@x", idle=5,
                           max_glideins=9)]
     r.refused = [Refusal("bad.main", "bad@x", "E1", "not allowed")]

@@ -43,7 +43,7 @@ def req(idle: int = 1, maxg: int = 5, client: str = "c1", frontend: str = "fe1",
                    remove=RemovalLevel.NO)
 
 
-K1 = ("E", "fe1", "c1")
+K1 = ("E", "fe1", "c1", "default")
 
 
 # --------------------------------------------------------------------------- orphaned_clients
@@ -64,16 +64,16 @@ K1 = ("E", "fe1", "c1")
     ("no glidein, no request: forgotten", [], [], {K1: NOW - 5}, set(), {}),
     ("same client name, other frontend identity: separate clocks",
      [g(1, S.IDLE), g(2, S.IDLE, frontend="fe2")], [req()],
-     {K1: NOW - 9999, ("E", "fe2", "c1"): NOW - GRACE},
-     {("E", "fe2", "c1")}, {K1: NOW, ("E", "fe2", "c1"): NOW - GRACE}),
+     {K1: NOW - 9999, ("E", "fe2", "c1", "default"): NOW - GRACE},
+     {("E", "fe2", "c1", "default")}, {K1: NOW, ("E", "fe2", "c1", "default"): NOW - GRACE}),
     ("request at another entry does not cover this one",
      [g(1, S.IDLE)], [req(entry="F")], {K1: NOW - GRACE},
-     {K1}, {K1: NOW - GRACE, ("F", "fe1", "c1"): NOW}),
+     {K1}, {K1: NOW - GRACE, ("F", "fe1", "c1", "default"): NOW}),
 ])
 def test_orphaned_clients(case: str, glideins: list[Glidein], requests: list[Request],
-                          seen: dict[tuple[str, str, str], int],
-                          orphaned: set[tuple[str, str, str]],
-                          seen_after: dict[tuple[str, str, str], int]) -> None:
+                          seen: dict[tuple[str, str, str, str], int],
+                          orphaned: set[tuple[str, str, str, str]],
+                          seen_after: dict[tuple[str, str, str, str], int]) -> None:
     out = orphaned_clients(glideins, requests, seen, NOW, GRACE)
     assert out.orphaned == orphaned, case
     assert dict(out.last_seen) == seen_after, case
@@ -86,7 +86,7 @@ def test_grace_zero_disables() -> None:
 
 def test_orphan_after_restart_waits_a_full_grace() -> None:
     """State lost: the first cycle starts the clock, the removal comes a grace later."""
-    seen: dict[tuple[str, str, str], int] = {}
+    seen: dict[tuple[str, str, str, str], int] = {}
     glideins = [g(1, S.IDLE)]
     for t, expect in [(NOW, False), (NOW + GRACE - 1, False), (NOW + GRACE, True)]:
         out = orphaned_clients(glideins, [], seen, t, GRACE)
@@ -102,17 +102,17 @@ def test_plan_entry_removes_waiting_glideins_of_orphans_only() -> None:
           g(5, S.IDLE, client="c2")]
     plan = plan_entry("E", EntryLimits(), gs, [req(idle=1, maxg=5, client="c2")],
                       Policy(idle_lifetime_s=0, held=HeldPolicy(backoff_s=10**9)), NOW,
-                      orphaned=[("fe1", "c1")])
+                      orphaned=[("fe1", "c1", "default")])
     removed = {a.glidein.job_id: a.reason for a in plan.remove}
     assert removed == {"1.0": Reason.ORPHANED, "2.0": Reason.ORPHANED}
-    assert plan.orphaned == (("fe1", "c1"),)
+    assert plan.orphaned == (("fe1", "c1", "default"),)
     assert plan.submit == ()  # c2 has its one idle glidein
 
 
 def test_plan_entry_client_with_request_is_not_orphan() -> None:
     gs = [g(1, S.IDLE), g(2, S.IDLE)]
     plan = plan_entry("E", EntryLimits(), gs, [req(idle=2)], Policy(idle_lifetime_s=0), NOW,
-                      orphaned=[("fe1", "c1")])
+                      orphaned=[("fe1", "c1", "default")])
     assert plan.remove == ()
     assert plan.orphaned == ()
 
@@ -125,7 +125,7 @@ def test_orphan_removal_counts_before_submission() -> None:
                          NOW)
     assert without.submit_count == 0
     with_orphans = plan_entry("E", limits, gs, [req(idle=3, client="c2")],
-                              Policy(idle_lifetime_s=0), NOW, orphaned=[("fe1", "c1")])
+                              Policy(idle_lifetime_s=0), NOW, orphaned=[("fe1", "c1", "default")])
     assert len(with_orphans.remove) == 4
     assert with_orphans.submit_count == 3
 
@@ -249,7 +249,7 @@ def test_submit_description_output_in_per_client_dir() -> None:
 
 def test_state_keeps_request_clock(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    st = ST.State(request_seen={K1: NOW, ("F", "fe@x", "a.b"): NOW - 3})
+    st = ST.State(request_seen={K1: NOW, ("F", "fe@x", "a.b", "pilot"): NOW - 3})
     ST.save(path, st)
     back = ST.load(path)
     assert back.rebuilt == ""
