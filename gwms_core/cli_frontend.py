@@ -137,6 +137,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     result = fe.cycle()
     rows = [{
         "entry": ad["ReqName"], "group": ad["GroupName"],
+        "credential": ad.get("GlideinCredentialIdentifier", ""),
         "matched_idle": ad.get("GlideinMonitorMatchedIdle", 0),
         "glideins_idle": ad.get("GlideinMonitorGlideinsIdle", 0),
         "glideins_running": ad.get("GlideinMonitorGlideinsRunning", 0),

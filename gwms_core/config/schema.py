@@ -234,6 +234,18 @@ _LIMIT_PAIR = {
 }
 
 
+#: Keys every frontend credential has besides its auth plugin's (docs/frontend.md).
+_CREDENTIAL_KEYS = {
+    "id": {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,128}$",
+           "description": "Credential id sent as GlideinCredentialIdentifier and tagged on "
+                          "its glideins; default <type>-<n> (n-th credential of the type, "
+                          "from 0). Unique."},
+    "weight": {"type": "integer", "minimum": 0, "default": 1,
+               "description": "Share of an entry's request for this credential when several "
+                              "serve the entry (largest remainder); 0 asks for none."},
+}
+
+
 def frontend_schema(registry: PluginRegistry) -> dict[str, Any]:
     """Schema of a frontend configuration file."""
     defs: dict[str, Any] = {}
@@ -334,7 +346,8 @@ def frontend_schema(registry: PluginRegistry) -> dict[str, Any]:
         },
     })
     defs["group"] = group
-    defs["credential"] = _discriminated(registry, Family.AUTH, "credential", "type", defs)
+    defs["credential"] = _discriminated(registry, Family.AUTH, "credential", "type", defs,
+                                        extra=_CREDENTIAL_KEYS)
     defs["container"] = _discriminated(
         registry, Family.CONTAINER, "container", "runtime", defs,
         extra={"policy": {"enum": ["never", "optional", "preferred", "required"],

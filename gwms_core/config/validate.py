@@ -165,6 +165,18 @@ def _check_frontend(data: Mapping[str, Any], file: str, lines: LineMap,
             path = ("user_pools", i, "job_query")
             out.append(Problem(file, lines.line_of(path), path,
                                f"ClassAd expression {expr!r} does not parse: {err}"))
+    creds = data.get("credentials")
+    if isinstance(creds, list) and all(isinstance(c, Mapping) for c in creds):
+        from gwms_core.credentials.selection import credential_ids
+
+        first: dict[str, int] = {}
+        for i, cid in enumerate(credential_ids(creds)):
+            if cid in first:
+                ipath: Path_ = ("credentials", i)
+                out.append(Problem(file, lines.line_of(ipath), ipath,
+                                   f"credential id {cid!r} is also credentials[{first[cid]}]'s"
+                                   " (ids must be unique)"))
+            first.setdefault(cid, i)
     container = data.get("container")
     if isinstance(container, Mapping):
         from gwms_core.containers import glidein_params

@@ -67,11 +67,20 @@ class FrontendMetrics:
             self.idle_jobs.set(jobs.idle, group=group)
             self.running_jobs.set(jobs.running, group=group)
             self.unmatched.set(jobs.unmatched_idle, group=group)
+        # One ad per (entry, credential): the requested numbers are summed over the
+        # credentials of an entry; the other figures describe the entry and are equal.
+        req_idle: dict[tuple[str, str], float] = {}
+        req_max: dict[tuple[str, str], float] = {}
         for ad in result.ads:
-            labels = {"group": str(ad.get("GroupName", "")), "entry": str(ad.get("ReqName", ""))}
+            key = (str(ad.get("GroupName", "")), str(ad.get("ReqName", "")))
+            req_idle[key] = req_idle.get(key, 0.0) + _num(ad.get("ReqIdleGlideins"))
+            req_max[key] = req_max.get(key, 0.0) + _num(ad.get("ReqMaxGlideins"))
+        for ad in result.ads:
+            key = (str(ad.get("GroupName", "")), str(ad.get("ReqName", "")))
+            labels = {"group": key[0], "entry": key[1]}
             self.matched.set(_num(ad.get("GlideinMonitorMatchedIdle")), **labels)
-            self.req_idle.set(_num(ad.get("ReqIdleGlideins")), **labels)
-            self.req_max.set(_num(ad.get("ReqMaxGlideins")), **labels)
+            self.req_idle.set(req_idle[key], **labels)
+            self.req_max.set(req_max[key], **labels)
             level = RemovalLevel.__members__.get(str(ad.get("ReqRemoveExcess", "NO")),
                                                  RemovalLevel.NO)
             self.removal.set(int(level), **labels)

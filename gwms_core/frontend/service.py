@@ -30,6 +30,7 @@ from gwms_core.frontend.model import (
     Glidein,
     Job,
     PoolCounts,
+    Request,
 )
 from gwms_core.frontend.settings import FrontendSettings, GroupSettings, UserPool
 
@@ -168,28 +169,62 @@ def request_ads(settings: FrontendSettings, group: GroupSettings, decision: Deci
                 entries: Mapping[str, Entry], pool_collector: str,
                 params: Callable[[Entry], Mapping[str, str]] | None = None,
                 ) -> list[dict[str, Any]]:
-    """``glideclient`` ads for one group's decision (pure)."""
+    """``glideclient`` ads for one group's decision: one per (entry, credential).
+
+    The credentials of an entry come from ``params.per_credential(entry)`` when ``params``
+    has it (:class:`gwms_core.frontend.credentials.CredentialParams`); the entry's request
+    is shared between them by weight (:func:`gwms_core.frontend.credsplit.split_request`)
+    and each ad carries ``GlideinCredentialIdentifier``, only that credential's
+    parameters, and ``Name`` ``<entry>@<client>@<credential id>``. Without credentials
+    (no ``params``, a plain callable, or no credential fits the entry) there is one ad
+    with the default id (:data:`gwms_core.factory.attrs.DEFAULT_CREDENTIAL`).
+    """
+    from gwms_core.frontend.credsplit import split_request
+
     client = client_name(settings.name, group.name)
     ads = []
-    for req in decision.requests:
-        entry = entries[req.entry]
-        ad: dict[str, Any] = {
-            "MyType": A.REQUEST_MYTYPE,
-            "Name": f"{req.entry}@{client}",
-            A.REQ_NAME: req.entry,
-            A.REQ_GLIDEIN: req.entry,
-            A.CLIENT_NAME: client,
-            A.FRONTEND_NAME: settings.name,
-            A.GROUP_NAME: group.name,
-            f"{A.PARAM_PREFIX}GLIDEIN_Collector": pool_collector,
-            f"{A.PARAM_PREFIX}GLIDECLIENT_Group_Start": group.start_expr,
-        }
-        ad.update(req.classad_attrs())
-        ad.update({f"{A.PARAM_PREFIX}{k}": v for k, v in settings.container_params.items()})
-        if params is not None:
-            ad.update(params(entry))
-        ads.append(ad)
+    for whole in decision.requests:
+        entry = entries[whole.entry]
+        creds = _entry_credentials(params, entry)
+        shares = split_request(whole, [w for _, w, _ in creds])
+        for (cred_id, _, cred_params), req in zip(creds, shares, strict=True):
+            ads.append(_request_ad(settings, group, client, req, pool_collector, cred_id,
+                                   cred_params))
     return ads
+
+
+def _entry_credentials(params: Callable[[Entry], Mapping[str, str]] | None,
+                       entry: Entry) -> list[tuple[str, int, Mapping[str, str]]]:
+    """(credential id, weight, ad parameters) for each credential serving ``entry``."""
+    per = getattr(params, "per_credential", None)
+    if per is not None:
+        items = per(entry)
+        if items:
+            return [(i.credential_id, i.weight, i.params) for i in items]
+        return [(A.DEFAULT_CREDENTIAL, 1, {})]
+    return [(A.DEFAULT_CREDENTIAL, 1, params(entry) if params is not None else {})]
+
+
+def _request_ad(settings: FrontendSettings, group: GroupSettings, client: str,
+                req: Request, pool_collector: str, cred_id: str,
+                cred_params: Mapping[str, str]) -> dict[str, Any]:
+    """One ``glideclient`` ad: ``req`` (already this credential's share) for ``cred_id``."""
+    ad: dict[str, Any] = {
+        "MyType": A.REQUEST_MYTYPE,
+        "Name": f"{req.entry}@{client}@{cred_id}",
+        A.CREDENTIAL: cred_id,
+        A.REQ_NAME: req.entry,
+        A.REQ_GLIDEIN: req.entry,
+        A.CLIENT_NAME: client,
+        A.FRONTEND_NAME: settings.name,
+        A.GROUP_NAME: group.name,
+        f"{A.PARAM_PREFIX}GLIDEIN_Collector": pool_collector,
+        f"{A.PARAM_PREFIX}GLIDECLIENT_Group_Start": group.start_expr,
+    }
+    ad.update(req.classad_attrs())
+    ad.update({f"{A.PARAM_PREFIX}{k}": v for k, v in settings.container_params.items()})
+    ad.update(cred_params)
+    return ad
 
 
 # --------------------------------------------------------------------------- edges

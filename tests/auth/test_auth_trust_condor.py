@@ -85,7 +85,8 @@ def test_sealed_request_through_the_collector(ws: acp.Workspace, cm: acp.Daemons
     assert not trust.check_request_identity(got, ["factory-admin@gwms-auth.test"]).accepted
     dec = sealing.FactoryKeyDecryptor([factory_key])
     result = intake.read_requests([got], {"entry1": entry}, "fac", "gl", dec)
-    assert result.secrets[("entry1", FRONTEND, "vofrontend.main")] == {"PoolIdToken": pool_token}
+    assert result.secrets[("entry1", FRONTEND, "vofrontend.main", "default")] == {
+        "PoolIdToken": pool_token}
 
     # another frontend copies the sealed value into its own ad: it does not open
     evil = _client(ws, cm, "evilfrontend", ["condor:/READ", "condor:/DAEMON"])

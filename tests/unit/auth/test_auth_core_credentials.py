@@ -140,7 +140,8 @@ def test_decryptor_plugs_into_factory_intake(factory_key: bytes, public: bytes) 
     ad = _request_ad(**{f"GlideinEncParam{k}": v for k, v in sealed.items()})
     dec = sealing.FactoryKeyDecryptor([factory_key])
     got = intake.read_requests([ad], {"entry1": entry}, "fac", "gl", dec)
-    assert got.secrets[("entry1", FRONTEND, "vo.main")] == {"PoolIdToken": TOKEN.decode()}
+    assert got.secrets[("entry1", FRONTEND, "vo.main", "default")] == {
+        "PoolIdToken": TOKEN.decode()}
     # the same sealed value advertised by another (allowed) frontend does not open
     other = "evil@pool.gwms.test"
     entry2 = Entry(name="entry1", grid_type="condor", gatekeeper="ce:9619", site="S",

@@ -80,7 +80,8 @@ def test_request_ads_carry_names_counts_and_start() -> None:
     decision = decide(groups, [entry], [], group.match, group.config)
     (ad,) = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618")
     assert ad["MyType"] == "glideclient"
-    assert ad["Name"] == "E1@gwms-factory@gwms-factory@vofrontend.main"
+    assert ad["Name"] == "E1@gwms-factory@gwms-factory@vofrontend.main@default"
+    assert ad["GlideinCredentialIdentifier"] == "default"
     assert ad["ReqName"] == ad["ReqGlidein"] == "E1@gwms-factory@gwms-factory"
     assert ad["ClientName"] == "vofrontend.main"
     assert ad["GlideinParamGLIDEIN_Collector"] == "cm:9618"
