@@ -10,11 +10,16 @@ docs/factory.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from gwms_core.factory import attrs as A
 from gwms_core.factory.ads import classad_string
+
+log = logging.getLogger("gwms.factory")
+
+_T = TypeVar("_T")
 
 
 def _bindings() -> tuple[Any, Any]:
@@ -33,6 +38,25 @@ class WmsCollector:
         self.address = address
         self.collector = h.Collector(address) if address else h.Collector()
 
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn``; after a communication error (the collector restarted, a cached
+        security session went stale) invalidate the cached sessions, make a new
+        ``Collector`` and retry once (every call here is idempotent)."""
+        from gwms_core.factory.schedd import invalidate_sessions, is_communication_error
+
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_communication_error(exc):
+                raise
+            h, _ = _bindings()
+            how = invalidate_sessions()
+            self.collector = h.Collector(self.address) if self.address else h.Collector()
+            log.warning("WMS collector: %s: %s; %s, retrying once", type(exc).__name__, exc,
+                        f"cached security sessions invalidated ({how})" if how
+                        else "new Collector object")
+            return fn()
+
     def advertise(self, ads: Iterable[Mapping[str, Any]], lifetime_s: int) -> int:
         """Send ads (one connection); return how many."""
         _, classad = _bindings()
@@ -44,7 +68,7 @@ class WmsCollector:
             c["ClassAdLifetime"] = int(lifetime_s)
             out.append(c)
         if out:
-            self.collector.advertise(out, "UPDATE_AD_GENERIC")
+            self._call(lambda: self.collector.advertise(out, "UPDATE_AD_GENERIC"))
         return len(out)
 
     def invalidate(self, mytype: str, names: Iterable[str]) -> int:
@@ -56,14 +80,15 @@ class WmsCollector:
             q["Requirements"] = classad.ExprTree(f"Name == {classad_string(name)}")
             out.append(q)
         if out:
-            self.collector.advertise(out, "INVALIDATE_ADS_GENERIC")
+            self._call(lambda: self.collector.advertise(out, "INVALIDATE_ADS_GENERIC"))
         return len(out)
 
     def query(self, mytype: str, constraint: str = "true") -> list[dict[str, Any]]:
         """Ads of ``mytype`` matching ``constraint``, as plain dicts."""
         h, _ = _bindings()
         full = f"MyType == {classad_string(mytype)} && ({constraint})"
-        return [dict(ad) for ad in self.collector.query(h.AdTypes.Any, constraint=full)]
+        ads = self._call(lambda: self.collector.query(h.AdTypes.Any, constraint=full))
+        return [dict(ad) for ad in ads]
 
     def requests(self, factory: str, glidein: str) -> list[dict[str, Any]]:
         """Every request ad; :func:`gwms_core.factory.intake.read_requests` picks this factory's."""
