@@ -8,8 +8,11 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from gwms_core import defaults
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -50,16 +53,18 @@ def _identity(settings: Any, given: str | None) -> str:
 def _frontend(path: str, dry: bool, identity: str | None = None,
               state_file: str | None = None) -> Any:
     """The service object; a dry one reads the state file but never writes it."""
-    from gwms_core.frontend.credentials import credential_params
+    from gwms_core.frontend.credentials import CredentialSplitOnly, credential_params
     from gwms_core.frontend.service import Frontend, HTCondorPools, HTCondorWms
 
     settings = _load(path)
     # Request ads live three cycles (at least a minute) unless re-advertised.
     wms: Any = HTCondorWms(settings.wms_collector,
                            lifetime_s=max(60, 3 * int(settings.cycle_seconds)))
-    params = None
+    params: Any = None
     if settings.credentials and not dry:
         params = credential_params(settings.credentials, _identity(settings, identity))
+    elif settings.credentials:  # status: the per-credential split, nothing minted
+        params = CredentialSplitOnly(settings.credentials)
     fe = Frontend(settings=settings, pools=HTCondorPools(), wms=_DryWms(wms) if dry else wms,
                   params=params, state_path=state_file or None)
     problem = fe.load_state()
@@ -107,7 +112,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         server, _ = start_http_server(metrics.registry, args.metrics_host, args.metrics_port)
         log.info("metrics on http://%s:%d/metrics", *server.server_address[:2])
     interval = args.interval or fe.settings.cycle_seconds
+    watch = None
+    if args.wake_poll > 0 and not args.once:
+        from gwms_core.wake import ChangeWatch, schedd_probe
+
+        watch = ChangeWatch(schedd_probe([p.collector for p in fe.settings.user_pools]),
+                            poll_s=args.wake_poll, min_interval_s=args.wake_poll)
     while True:
+        t0 = time.monotonic()
+        if watch is not None:
+            watch.snapshot()
         result = fe.cycle()
         if metrics is not None:
             metrics.observe(result)
@@ -116,7 +130,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.warning("%s", problem)
         if args.once:
             return EXIT_OK
-        if stop.wait(interval):
+        if watch is not None and watch.wait(t0, interval, stop.is_set) == "change":
+            log.info("user schedds changed: cycle %.1f s after the last one",
+                     time.monotonic() - t0)
+        if stop.is_set() or (watch is None and stop.wait(interval)):
             try:
                 log.info("withdrew %d request ads", fe.withdraw())
             except Exception as exc:  # the ads still expire with their lifetime
@@ -178,6 +195,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
                      help="serve Prometheus metrics on PORT (0: any free port; default: off)")
     run.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
                      help="address the metrics endpoint listens on (default: 127.0.0.1)")
+    run.add_argument("--wake-poll", type=float, default=defaults.WAKE_POLL_SECONDS,
+                     metavar="SECONDS",
+                     help="between cycles, read the user pools' schedd ads every SECONDS and "
+                     "start the next cycle as soon as their job counts changed (0: off; "
+                     f"default {defaults.WAKE_POLL_SECONDS:g})")
     run.set_defaults(func=cmd_run)
     st = verbs.add_parser("status", help="one dry cycle: per-entry jobs, glideins, requests")
     st.add_argument("config", metavar="FRONTEND_YAML")

@@ -118,6 +118,34 @@ class CredentialParams:
         return items[0].params if items else {}
 
 
+class CredentialSplitOnly:
+    """Like :class:`CredentialParams` but mints and seals nothing: the ids and weights only,
+    so a dry cycle (``gwms frontend status``) shows the per-credential split."""
+
+    def __init__(self, credentials: Sequence[Mapping[str, Any]]) -> None:
+        self.credentials = tuple(credentials)
+
+    def __repr__(self) -> str:
+        return f"CredentialSplitOnly({len(self.credentials)} credential(s))"
+
+    def per_credential(self, entry: Entry) -> list[CredentialRequest]:
+        """One item (no parameters) per credential that can serve ``entry``."""
+        from gwms_core.credentials.selection import plan_all_credentials
+
+        method = str(entry.attrs.get(AUTH_METHOD_ATTR, "") or "idtokens")
+        try:
+            plans = plan_all_credentials(
+                entries.Entry(name=entry.name, grid_type=entry.grid_type, gatekeeper="",
+                              site=entry.site, auth_method=method), self.credentials)
+        except CredentialError:
+            return []
+        return [CredentialRequest(p.credential_id, p.weight, {}) for p in plans]
+
+    def __call__(self, entry: Entry) -> Mapping[str, str]:
+        """No parameters."""
+        return {}
+
+
 def credential_params(credentials: Sequence[Mapping[str, Any]], sender_identity: str,
                       handler: Callable[[str], AuthHandler] = _handler) -> CredentialParams:
     """The ``params`` object for :class:`Frontend` (see the module doc).
@@ -128,4 +156,5 @@ def credential_params(credentials: Sequence[Mapping[str, Any]], sender_identity:
     return CredentialParams(credentials, sender_identity, handler)
 
 
-__all__ = ["GLIDEIN_SUBJECT", "CredentialParams", "CredentialRequest", "credential_params"]
+__all__ = ["GLIDEIN_SUBJECT", "CredentialParams", "CredentialRequest", "CredentialSplitOnly",
+           "credential_params"]

@@ -424,6 +424,8 @@ class Frontend:
     state_path: str | None = None
     #: Cycles run by this process.
     cycles: int = 0
+    #: Whether ads with the names of older versions were withdrawn (once per process).
+    legacy_withdrawn: bool = False
 
     def load_state(self) -> str | None:
         """Read the removal history from ``state_path``; return a problem to log, or None."""
@@ -510,11 +512,24 @@ class Frontend:
             return self._keep_last_good(result)
         try:
             self.wms.advertise(ads)
+            if not self.legacy_withdrawn:
+                self._withdraw_legacy(ads)
         except Exception as exc:
             result.problem("advertise", f"advertise to {self.settings.wms_collector}: {exc}")
         result.ads = ads
         self.last_good = ads
         return result
+
+    def _withdraw_legacy(self, ads: Sequence[Mapping[str, Any]]) -> None:
+        """Once per process: withdraw ads named as before per-credential requests
+        (``<entry>@<client>``, no credential id) that a frontend of an older version may
+        have left behind; the factory would otherwise count them as a request of the
+        default credential besides this frontend's, until their lifetime ends."""
+        withdraw = getattr(self.wms, "withdraw", None)
+        self.legacy_withdrawn = True
+        names = sorted({f"{ad[A.REQ_NAME]}@{ad[A.CLIENT_NAME]}" for ad in ads})
+        if withdraw is not None and names:
+            withdraw(names)
 
     def _jobs(self, pool: UserPool, schedds: Sequence[Mapping[str, Any]],
               group: GroupSettings, result: CycleResult) -> list[Job]:
