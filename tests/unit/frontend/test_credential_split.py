@@ -246,3 +246,37 @@ def test_no_credential_source_gives_one_default_ad() -> None:
     (ad,) = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618",
                         lambda e: {"GlideinParamX": "1"})
     assert (ad["GlideinCredentialIdentifier"], ad["GlideinParamX"]) == ("default", "1")
+
+
+def test_metrics_sum_the_credentials_of_an_entry() -> None:
+    from gwms_core.frontend.credentials import CredentialRequest
+    from gwms_core.frontend.metrics import FrontendMetrics
+    from gwms_core.frontend.service import CycleResult
+
+    class Two:
+        def per_credential(self, entry: Entry) -> list[CredentialRequest]:
+            return [CredentialRequest("a", 1, {}), CredentialRequest("b", 3, {})]
+
+        def __call__(self, entry: Entry) -> dict[str, str]:
+            return {}
+
+    settings = settings_from_config(load_config(ROOT / "docs/examples/frontend.yaml").data)
+    group = settings.groups[0]
+    entry = entry_from_ad({"Name": "E1@f@f", "GLIDEIN_Site": "T2_XX_A"})
+    groups = [JobGroup(key=("T2_XX_A", 1), attrs={"DESIRED_Sites": "T2_XX_A",
+                                                  "RequestCpus": 1},
+                       cpus=1, memory=2000, idle=60)]
+    decision = decide(groups, [entry], [], group.match, group.config)
+    (single,) = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618")
+    ads = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618", Two())
+    assert [a["GlideinCredentialIdentifier"] for a in ads] == ["a", "b"]
+    assert ads[1]["ReqIdleGlideins"] > ads[0]["ReqIdleGlideins"]  # type: ignore[operator]
+    m = FrontendMetrics()
+    m.observe(CycleResult(started=0.0, ads=ads))
+    text = m.render()
+    labels = 'group="main",entry="E1@f@f"'
+    for name, attr in (("requested_idle_glideins", "ReqIdleGlideins"),
+                       ("requested_max_glideins", "ReqMaxGlideins")):
+        line = f"gwms_frontend_{name}{{{labels}}} "
+        (value,) = [ln.split(" ")[-1] for ln in text.splitlines() if ln.startswith(line)]
+        assert float(value) == single[attr]
