@@ -6,9 +6,10 @@ do so lazily so the rest of the factory imports without the bindings.
 A long-running factory outlives its schedd: after a restart of the schedd (or of the
 whole HTCondor on the host) the schedd has a new address (a new shared-port socket name)
 and the security sessions the process cached are unknown to it. Every call therefore
-goes through :meth:`FactorySchedd._call`: on an ``HTCondorException`` it drops the cached
-sessions (:func:`invalidate_sessions`), locates the schedd again and retries the call
-once. See docs/factory.md, "Schedd restarts".
+goes through :meth:`FactorySchedd._call`: on a communication error
+(:func:`is_communication_error`) it drops the cached sessions
+(:func:`invalidate_sessions`), locates the schedd again and retries the call once. See
+docs/factory.md, "Schedd restarts".
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ def invalidate_sessions() -> str:
 
 
 def is_communication_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is what htcondor2 raises when talking to a daemon failed."""
+    """Whether ``exc`` is what htcondor2 raises when talking to a daemon failed:
+    ``HTCondorException`` (24.x, 25.x) or ``OSError`` (23.x has no ``HTCondorException``
+    and raises ``IOError``, e.g. "Failed to fetch ads from schedd")."""
+    if isinstance(exc, OSError):
+        return True
     try:
-        return isinstance(exc, _htcondor().HTCondorException)
+        error = getattr(_htcondor(), "HTCondorException", None)
     except ImportError:
         return False
+    return error is not None and isinstance(exc, error)
 
 
 class FactorySchedd:
@@ -134,7 +140,7 @@ class FactorySchedd:
                 coll = h.Collector(collector) if collector else h.Collector()
                 ad = coll.locate(h.DaemonType.Schedd, name)
                 if ad is None:  # Schedd(None) would quietly pick the local schedd
-                    raise h.HTCondorException(f"schedd {name!r} not in the collector")
+                    raise OSError(f"schedd {name!r} not in the collector")
                 return h.Schedd(ad)
             return h.Schedd()
 
