@@ -362,3 +362,50 @@ def test_factory_keeps_sites_at_the_request_within_limits(
         log(f"{s.entry}: running before and not after: {ended or 'none'}")
         assert all(ended.get(j) == 4 for j in left), ended
         assert set(after.site.values()) <= {"running"}
+
+
+def factory_pid(grid: E2EGrid) -> int:
+    """MainPID of the deployed factory's unit on slurm (0 when not running)."""
+    return int(grid.out("slurm", "systemctl show -p MainPID --value gwms-factory") or 0)
+
+
+def schedd_address(grid: E2EGrid) -> str:
+    """The factory schedd's address from its local address file ("" while it is down)."""
+    return grid.out("slurm", "cat \"$(condor_config_val SCHEDD_ADDRESS_FILE)\" 2>/dev/null "
+                             "| head -1", check=False)
+
+
+def test_factory_serves_requests_after_its_condor_restarts(
+        e2e_grid: E2EGrid, frontend_stopped: tuple[Wms, dict[str, dict[str, str]]]) -> None:
+    """``systemctl restart condor`` on the factory host under the running factory: the
+    schedd comes back at a new address (a new shared-port socket name) and the process's
+    cached security sessions are stale. The same factory process (same MainPID) logs
+    that it located the schedd again and serves a request within a few cycles."""
+    grid = e2e_grid
+    wms, params = frontend_stopped
+    pid = factory_pid(grid)
+    assert pid > 0, "the deployed factory is not running"
+    before = schedd_address(grid)
+    since = grid.out("slurm", "date '+%Y-%m-%d %H:%M:%S'")
+    t0 = time.monotonic()
+    grid.run("slurm", "systemctl restart condor")
+    grid.wait_for("the factory schedd back at a new address",
+                  lambda: schedd_address(grid) not in ("", before)
+                  and grid.run("slurm", "condor_q -totals >/dev/null",
+                               check=False).returncode == 0, timeout=120, interval=1)
+    back = time.monotonic() - t0
+    log(f"schedd back after {back:.0f} s: {before.split('sock=')[-1][:-1]} -> "
+        f"{schedd_address(grid).split('sock=')[-1][:-1]}")
+    wms.advertise([request(SLURM, 1, 1, "NO", params)])
+    t1 = time.monotonic()
+    # cycle_seconds is 10: a request served within three cycles of the schedd's return
+    grid.wait_for(f"a glidein of {SLURM.entry} submitted after the restart",
+                  lambda: len(glideins(grid, SLURM.entry)) >= 1, timeout=30, interval=1)
+    log(f"request served {time.monotonic() - t1:.0f} s after it was advertised "
+        f"({time.monotonic() - t0:.0f} s after the restart)")
+    assert factory_pid(grid) == pid, "the factory process was restarted, not recovered"
+    journal = grid.out("slurm", f"journalctl -u gwms-factory --no-pager --since '{since}' "
+                                "-o cat")
+    assert "schedd located again" in journal, journal[-3000:]
+    log("factory log: " + " | ".join(line for line in journal.splitlines()
+                                     if "schedd" in line)[:1500])
