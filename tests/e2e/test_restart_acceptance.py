@@ -1,0 +1,230 @@
+"""A service host restarted during the scenario: the loop recovers, all jobs complete (grid).
+
+Issue 8 asks that "the factory or frontend host restarted during the scenario: the loop
+recovers and all jobs still complete". On the deployed end-to-end grid (session fixture
+``e2e_grid``, see conftest.py) each test submits 6 jobs of 30 s as ``alice`` on submit,
+waits until one runs on a glidein and restarts one container with ``podman restart``:
+
+* ``slurm``: the factory, its schedd, the staging area and the Slurm site itself. The
+  jobs may only run at the Slurm entry, so the glideins the restart killed (they ran
+  under the site's slurmd in the same container) must be replaced: the restarted factory
+  rebuilds its view from its schedd's queue and submits new glideins, which finish the
+  jobs.
+* ``cm``: the user pool's and WMS collector and negotiator, the frontend and the log
+  server. The container keeps its address (tests/grid/up.sh starts every host with a
+  fixed ``--ip``); the schedds of submit and slurm advertise to it again and the jobs
+  complete.
+
+Each test then removes what is left of its jobs and waits until no glidein is left in the
+pool, the factory's queue, Slurm or the CE, so the deployment is left as found. Timings
+are printed (``-s``). Needs root and podman (``e2e_grid`` skips otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from e2e_helpers import CONTAINERS_CONF, E2EGrid
+
+pytestmark = [pytest.mark.grid, pytest.mark.slow]
+
+JOBS = 6
+JOB_SECONDS = 30
+FACTORY_DIR = "/var/lib/gwms-factory"
+SLURM_ENTRY = "SLURM_e2e"
+#: Units each restarted host must bring back by itself (systemd, no playbook).
+UNITS = {
+    "slurm": ["condor", "munge", "slurmctld", "gwms-factory", "gwms-staging"],
+    "cm": ["condor", "gwms-frontend", "gwms-logserver"],
+}
+
+
+def podman(*args: str, timeout: float = 300) -> str:
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
+                          check=True, env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)))
+    return proc.stdout.strip()
+
+
+def address(grid: E2EGrid, host: str) -> str:
+    """The container's address on the grid's network."""
+    return podman("container", "inspect", "--format",
+                  "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                  grid.container(host))
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Jobs of one cluster on the submit schedd (queue and history)."""
+
+    idle: int
+    running: int
+    done: int
+
+
+def counts(grid: E2EGrid, cluster: str) -> Counts:
+    out = grid.out("submit", f"condor_q {cluster} -af JobStatus 2>/dev/null; "
+                   f"condor_history {cluster} -af JobStatus 2>/dev/null", user="alice")
+    status = out.split()
+    return Counts(status.count("1"), status.count("2"), status.count("4"))
+
+
+def glidein_census(grid: E2EGrid) -> dict[str, int]:
+    """Glideins anywhere: startds in the pool, live jobs in the factory's queue, Slurm, CE."""
+    def number(host: str, script: str) -> int:
+        out = grid.run(host, script, check=False).stdout.strip()
+        return int(out) if out.isdigit() else -1
+
+    return {
+        "pool": number("cm", "condor_status -const '!isUndefined(GLIDEIN_Entry_Name)' "
+                             "-af Name 2>/dev/null | wc -l"),
+        "factory": number("slurm", "condor_q -allusers -const 'JobUniverse == 9 && "
+                                   "JobStatus != 3 && JobStatus != 4' -af ClusterId "
+                                   "2>/dev/null | wc -l"),
+        "slurm": number("slurm", "squeue -h 2>/dev/null | wc -l"),
+        "ce": number("ce", "condor_q -allusers -af ClusterId 2>/dev/null | wc -l"),
+    }
+
+
+def clean(grid: E2EGrid) -> bool:
+    return all(v == 0 for v in glidein_census(grid).values())
+
+
+def submit(grid: E2EGrid, name: str, requirements: str) -> str:
+    sub = f"""universe = vanilla
+executable = /bin/sleep
+arguments = {JOB_SECONDS}
+request_cpus = 1
+request_memory = 64
+request_disk = 1024
+requirements = {requirements}
++RanAtEntry = "$$(GLIDEIN_Entry_Name:none)"
+log = /tmp/{name}.log
+queue {JOBS}
+"""
+    return grid.out("submit", f"cat > /tmp/{name}.sub && "
+                    f"condor_submit -terse /tmp/{name}.sub | cut -d. -f1",
+                    user="alice", stdin=sub)
+
+
+def units_active(grid: E2EGrid, host: str) -> bool:
+    units = " ".join(UNITS[host])
+    return grid.run(host, f"systemctl is-active -q {units}", check=False).returncode == 0
+
+
+@dataclass
+class Clock:
+    """Seconds since the test's submission, printed as the test goes."""
+
+    t0: float
+
+    def mark(self, what: str) -> float:
+        t = time.monotonic() - self.t0
+        print(f"  +{t:5.0f} s  {what}")
+        return t
+
+
+@pytest.fixture
+def quiet_grid(e2e_grid: E2EGrid) -> Iterator[E2EGrid]:
+    """The grid with no glidein anywhere, before and after the test."""
+    e2e_grid.wait_for("no glidein left from earlier tests", lambda: clean(e2e_grid),
+                      timeout=420, interval=10)
+    yield e2e_grid
+
+
+def finish(grid: E2EGrid, cluster: str, clock: Clock) -> None:
+    """Remove what is left of the cluster and wait until no glidein is left anywhere."""
+    grid.run("submit", f"condor_rm {cluster} >/dev/null 2>&1 || true", user="alice")
+    grid.wait_for(f"the glideins to leave (now {glidein_census(grid)})", lambda: clean(grid),
+                  timeout=420, interval=10)
+    clock.mark("no glidein left: pool, factory queue, Slurm and CE queues empty")
+
+
+def test_factory_host_restart_while_jobs_run(quiet_grid: E2EGrid) -> None:
+    grid = quiet_grid
+    factory_pid = grid.out("slurm", "systemctl show -p MainPID --value gwms-factory")
+    ip = address(grid, "slurm")
+    print(f"\nfactory host restart: {JOBS} jobs of {JOB_SECONDS} s for {SLURM_ENTRY} only")
+    clock = Clock(time.monotonic())
+    cluster = submit(grid, "acceptance-restart-factory",
+                     f'TARGET.GLIDEIN_Entry_Name =?= "{SLURM_ENTRY}"')
+    try:
+        grid.wait_for("a job to run on a Slurm glidein",
+                      lambda: counts(grid, cluster).running > 0, timeout=300, interval=5)
+        clock.mark(f"first job running ({counts(grid, cluster)})")
+        epoch = int(grid.out("slurm", "date +%s"))
+        podman("restart", grid.container("slurm"))
+        t_restart = clock.mark(f"podman restart {grid.container('slurm')} returned")
+        grid.wait_for("slurm's services back", lambda: units_active(grid, "slurm"),
+                      timeout=180)
+        clock.mark(f"active again: {', '.join(UNITS['slurm'])}")
+        assert address(grid, "slurm") == ip
+        assert grid.out("slurm", "systemctl show -p MainPID --value gwms-factory") != factory_pid
+
+        # The restart killed the Slurm glideins (their slurmd ran in the container): the
+        # evicted jobs can only finish on glideins the factory submits after it came back.
+        def after_restart() -> int:
+            out = grid.out("slurm", "{ condor_q -allusers -af QDate GlideinEntryName; "
+                           "condor_history -af QDate GlideinEntryName; } 2>/dev/null")
+            return sum(1 for line in out.splitlines()
+                       if len(f := line.split()) == 2 and f[1] == SLURM_ENTRY
+                       and int(f[0]) >= epoch)
+
+        grid.wait_for("a glidein submitted by the restarted factory", lambda: after_restart() > 0,
+                      timeout=180, interval=5)
+        clock.mark(f"restarted factory submitted {after_restart()} glidein(s) for {SLURM_ENTRY}")
+        grid.wait_for(f"all {JOBS} jobs to complete",
+                      lambda: counts(grid, cluster).done == JOBS, timeout=360, interval=5)
+        t_done = clock.mark(f"all {JOBS} jobs done")
+        print(f"  jobs done {t_done - t_restart:.0f} s after the restart")
+        # The job(s) running at the restart lost their glidein and ran again, on Slurm.
+        starts = grid.out("submit", f"condor_history {cluster} -af NumJobStarts "
+                          "MATCH_EXP_RanAtEntry LastRemoteHost", user="alice")
+        print("  NumJobStarts, entry, last slot:\n    " + starts.replace("\n", "\n    "))
+        rows = [line.split() for line in starts.splitlines()]
+        assert {r[1] for r in rows} == {SLURM_ENTRY}, starts
+        assert max(int(r[0]) for r in rows) >= 2, f"no job was restarted:\n{starts}"
+        assert units_active(grid, "slurm")
+        errors = grid.out("slurm", "journalctl -u gwms-factory -b --no-pager -p err | "
+                          "grep -v '^-- ' | tail -5")
+        print(f"  factory errors since the restart: {errors or 'none'}")
+    finally:
+        finish(grid, cluster, clock)
+
+
+def test_central_manager_restart_while_jobs_run(quiet_grid: E2EGrid) -> None:
+    grid = quiet_grid
+    ip = address(grid, "cm")
+    print(f"\ncentral manager restart: {JOBS} jobs of {JOB_SECONDS} s, any entry")
+    clock = Clock(time.monotonic())
+    cluster = submit(grid, "acceptance-restart-cm", "!isUndefined(TARGET.GLIDEIN_Entry_Name)")
+
+    def schedds() -> set[str]:
+        out = grid.run("cm", "condor_status -schedd -af Machine", check=False).stdout
+        return {name.split(".")[0] for name in out.split()}
+
+    try:
+        grid.wait_for("a job to run on a glidein",
+                      lambda: counts(grid, cluster).running > 0, timeout=300, interval=5)
+        clock.mark(f"first job running ({counts(grid, cluster)})")
+        assert {"submit", "slurm"} <= schedds()
+        podman("restart", grid.container("cm"))
+        t_restart = clock.mark(f"podman restart {grid.container('cm')} returned")
+        # Same address: the other hosts' daemons, which resolved cm once, still reach it.
+        assert address(grid, "cm") == ip
+        grid.wait_for("cm's services back", lambda: units_active(grid, "cm"), timeout=180)
+        clock.mark(f"active again: {', '.join(UNITS['cm'])}")
+        grid.wait_for("the submit and factory schedds in the restarted collector",
+                      lambda: {"submit", "slurm"} <= schedds(), timeout=120)
+        clock.mark("schedds of submit and slurm advertised to the restarted collector")
+        grid.wait_for(f"all {JOBS} jobs to complete",
+                      lambda: counts(grid, cluster).done == JOBS, timeout=360, interval=5)
+        t_done = clock.mark(f"all {JOBS} jobs done")
+        print(f"  jobs done {t_done - t_restart:.0f} s after the restart")
+        assert units_active(grid, "cm")
+    finally:
+        finish(grid, cluster, clock)
