@@ -73,8 +73,20 @@ gwms_ci::molecule() {
   local scenario
   for scenario in "${REPO}"/molecule/*/; do
     [[ -f ${scenario}/molecule.yml ]] || continue
+    # e2e ran earlier, on the deployed end-to-end grid (gwms_ci::molecule_e2e)
+    [[ $(basename "${scenario}") == e2e ]] && continue
     (cd "${REPO}" && molecule test -s "$(basename "${scenario}")") || return 1
   done
+}
+
+# The e2e scenario on the end-to-end grid the project's grid tests deployed (the
+# e2e_grid fixture's prefix): create finds its containers running, so converge,
+# idempotence and verify are the cost; destroy removes them (kept with GWMS_GRID_KEEP=1).
+gwms_ci::molecule_e2e() {
+  local -a keep=()
+  [[ ${GWMS_GRID_KEEP:-0} == 1 ]] && keep=(--destroy never)
+  (cd "${REPO}" && GWMS_E2E_PREFIX="${GWMS_E2E_PREFIX:-gwms-e2e-}" \
+    molecule test -s e2e "${keep[@]}")
 }
 
 gwms_ci::pytest() {
@@ -117,15 +129,20 @@ main() {
   gwms_ci::step "converge" "${REPO}/tests/grid/converge.sh"
   gwms_ci::step "converge again (changed=0)" "${REPO}/tests/grid/converge.sh" --check-idempotent
   gwms_ci::step "pytest -m grid tests/grid" gwms_ci::pytest
+  local e2e_up=0
   if [[ -n ${GWMS_VENV:-} ]] && "${GWMS_VENV}/bin/python" -c 'import gwms_core' 2>/dev/null; then
     gwms_ci::step "pytest -m grid (rest of tests/)" gwms_ci::pytest_project
+    e2e_up=1
   fi
   if [[ ${GWMS_GRID_MOLECULE:-1} == 1 ]]; then
+    if ((e2e_up)); then
+      gwms_ci::step "molecule e2e (deployed e2e grid)" gwms_ci::molecule_e2e
+    fi
     # Free the machine's two cores for molecule's own containers.
     if [[ ${GWMS_GRID_KEEP:-0} != 1 ]]; then
       gwms_ci::step "tear down" "${REPO}/tests/grid/down.sh"
     fi
-    gwms_ci::step "molecule (condor, slurm_site)" gwms_ci::molecule
+    gwms_ci::step "molecule (other scenarios)" gwms_ci::molecule
   fi
 }
 
