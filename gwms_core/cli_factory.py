@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gwms_core import defaults
+
 EXIT_OK = 0
 EXIT_FAIL = 1
 
@@ -88,7 +90,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("gwms.factory").info(
             "metrics on http://%s:%d/metrics", *server.server_address[:2])
     try:
-        report = factory.run(entries, once=args.once, stop=lambda: stopping["now"])
+        watch = None
+        if args.wake_poll > 0 and not args.once:
+            from gwms_core.wake import ChangeWatch, request_probe
+
+            watch = ChangeWatch(request_probe(cfg.wms_collector, cfg.name, cfg.glidein),
+                                poll_s=args.wake_poll, min_interval_s=args.wake_poll)
+        report = factory.run(entries, once=args.once, stop=lambda: stopping["now"],
+                             watch=watch)
     except AlreadyRunning as exc:
         _err(f"error: {exc}")
         return EXIT_FAIL
@@ -209,6 +218,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
                    help="factory private key (repeatable, newest first): decrypts sealed "
                         "request parameters; its public half is published in entry ads "
                         "(create one with 'gwms credentials factory-key')")
+    v.add_argument("--wake-poll", type=float, default=defaults.WAKE_POLL_SECONDS,
+                   metavar="SECONDS",
+                   help="between cycles, read this factory's request ads every SECONDS and "
+                        "start the next cycle as soon as they changed (0: off; default "
+                        f"{defaults.WAKE_POLL_SECONDS:g})")
     v.set_defaults(func=cmd_run)
     v = verbs.add_parser("status", help="glideins in the queue by entry and client")
     v.add_argument("--config", "-c", required=True)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 #: Seconds between two factory or frontend cycles.
 CYCLE_SECONDS = 60
+#: Seconds between two polls of a service's input while it waits for its next cycle
+#: (``--wake-poll``; gwms_core.wake): a change starts the cycle early. 0: off.
+WAKE_POLL_SECONDS = 2.0
 
 #: Entry glidein size.
 ENTRY_CPUS = 1

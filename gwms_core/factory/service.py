@@ -44,6 +44,7 @@ from gwms_core.factory.model import (
 )
 from gwms_core.manager import PluginRegistry
 from gwms_core.types import Family, SubmissionBackend
+from gwms_core.wake import ChangeWatch
 
 log = logging.getLogger("gwms.factory")
 
@@ -577,11 +578,16 @@ class Factory:
             report.errors.append(f"advertising: {type(exc).__name__}: {exc}")
 
     def run(self, entries_loader: Callable[[], Mapping[str, Entry]], once: bool = False,
-            stop: Callable[[], bool] = lambda: False) -> CycleReport | None:
-        """Cycle every ``cycle_seconds`` (entries reloaded each cycle) until ``stop()``."""
+            stop: Callable[[], bool] = lambda: False,
+            watch: ChangeWatch | None = None) -> CycleReport | None:
+        """Cycle every ``cycle_seconds`` (entries reloaded each cycle) until ``stop()``;
+        with ``watch``, a cycle starts early when the requests changed
+        (:mod:`gwms_core.wake`)."""
         self.start()
         while True:
             t0 = time.monotonic()
+            if watch is not None:
+                watch.snapshot()
             try:
                 report = self.cycle(entries_loader())
                 for e in report.errors:
@@ -591,6 +597,13 @@ class Factory:
                 report = None
             if once or stop():
                 return report
+            if watch is not None:
+                if watch.wait(t0, self.cfg.cycle_seconds, stop) == "change":
+                    log.info("requests changed: cycle %.1f s after the last one",
+                             time.monotonic() - t0)
+                if stop():
+                    return report
+                continue
             wake = t0 + self.cfg.cycle_seconds
             while not stop() and time.monotonic() < wake:
                 time.sleep(min(0.5, max(0.0, wake - time.monotonic())))
