@@ -8,14 +8,18 @@ and drives the collection's playbooks the way an operator would, through
   ``reconfigure.yml`` changes only the affected host, and the live services show it (the
   factory's entry ads in the WMS collector, the frontend's request ads), while a job keeps
   running on its glidein;
+* a log server change (its retention) run through ``reconfigure.yml`` changes only its
+  host (cm) and restarts only the log server;
 * an invalid change (a limit ``"abc"``, a match expression that does not parse) fails
   before any file is written; files and service processes stay as they were;
 * ``upgrade.yml`` from the previous version (the same sources with a lower version
-  number) to the current wheel keeps the factory key, tokens and state, and the job on
-  its glidein runs on through both upgrades and completes;
+  number) to the current wheel keeps the factory key, tokens and state, the log server's
+  key, certificate and stored logs, and the job on its glidein runs on through both
+  upgrades and completes;
 * ``site.yml`` killed halfway and run again converges with one of each service and the
-  same keys and tokens;
-* the central manager container restarted while jobs run: all jobs complete.
+  same keys and tokens.
+
+Host restarts (factory host, central manager) are in test_restart_acceptance.py.
 
 Every test puts the deployment back (original inventory and wheel, jobs gone); at the end
 of the module the glideins are waited out. Needs root and podman (``e2e_grid`` skips
@@ -51,6 +55,17 @@ CONTROLLER_VENV = Path(os.environ.get("GWMS_E2E_VENV", "/var/tmp/gwms-grid-venv"
 FACTORY_DIR = "/var/lib/gwms-factory"
 FRONTEND_DIR = "/var/lib/gwms-frontend"
 VENV = "/opt/gwms/venv"
+LOGSERVER_VENV = "/opt/gwms/logserver-venv"
+LOGSERVER_CONF = "/etc/gwms-logserver"
+LOGSERVER_DIR = "/var/lib/gwms-logserver"
+# Row count of every table of the log server's SQLite index (read-only).
+INDEX_ROWS = f"""import sqlite3
+db = sqlite3.connect("file:{LOGSERVER_DIR}/index.sqlite?mode=ro", uri=True)
+tables = [r[0] for r in db.execute(
+    "select name from sqlite_master where type = 'table' and name not like 'sqlite%'")]
+print(" ".join(f"{{t}}={{db.execute(f'select count(*) from {{t}}').fetchone()[0]}}"
+               for t in sorted(tables)))
+"""
 # The long job waits for this file on its worker node (slurm or ce).
 RELEASE = "/etc/gwms-acceptance.release"
 RECAP = re.compile(r"^(?P<host>[a-z0-9_.-]+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -105,12 +120,14 @@ def playbook(grid: E2EGrid, name: str, inventory: Path = INVENTORY,
 
 
 def edited_inventory(tmp: Path, factories: dict[str, Any] | None = None,
-                     frontends: dict[str, Any] | None = None) -> Path:
+                     frontends: dict[str, Any] | None = None,
+                     logservers: dict[str, Any] | None = None) -> Path:
     """A copy of tests/e2e/inventory with some group variables replaced."""
     inv = tmp / "inventory"
     shutil.rmtree(inv, ignore_errors=True)
     shutil.copytree(INVENTORY, inv)
-    for group, changes in (("gwms_factories", factories), ("gwms_frontends", frontends)):
+    for group, changes in (("gwms_factories", factories), ("gwms_frontends", frontends),
+                           ("gwms_logservers", logservers)):
         if changes:
             path = inv / "group_vars" / f"{group}.yml"
             data = yaml.safe_load(path.read_text())
@@ -172,7 +189,9 @@ def secrets_fingerprints(grid: E2EGrid) -> dict[str, str]:
         ("slurm", [f"{FACTORY_DIR}/factory.pem", "/home/gwmsfact/.condor/tokens.d/wms",
                    "/etc/condor/tokens.d/gwms-pool"]),
         ("cm", [f"{FRONTEND_DIR}/POOL", "/home/vofrontend/.condor/tokens.d/wms",
-                "/etc/condor/passwords.d/POOL", "/etc/condor/tokens.d/gwms-pool"]),
+                "/etc/condor/passwords.d/POOL", "/etc/condor/tokens.d/gwms-pool",
+                f"{LOGSERVER_CONF}/upload.key", f"{LOGSERVER_CONF}/cert.pem",
+                f"{LOGSERVER_CONF}/key.pem"]),
     ):
         fp.update({f"{host}:{p}": s for p, s in sha256(grid, host, *paths).items()})
     return fp
@@ -275,6 +294,48 @@ def test_inventory_changes_reach_only_the_affected_service(e2e_grid: E2EGrid,
     assert job_before[0] == "2", job_before
 
 
+def logserver_answers(grid: E2EGrid) -> bool:
+    return grid.run("cm", f"curl -sSf --cacert {LOGSERVER_CONF}/cert.pem "
+                    "https://cm.dns.podman:8443/healthz", check=False).returncode == 0
+
+
+def test_logserver_change_reaches_only_the_log_server(e2e_grid: E2EGrid, tmp_path: Path) -> None:
+    grid = e2e_grid
+    days = original("gwms_logservers", "gwms_logserver_retention_days")
+    conf = f"{LOGSERVER_CONF}/logserver.yaml"
+    retention = f"grep '^retention_days:' {conf}"
+    assert grid.out("cm", retention) == f"retention_days: {float(days)}"
+    pids = {u: main_pid(grid, h, u) for h, u in (("slurm", "gwms-factory"),
+                                                 ("cm", "gwms-frontend"),
+                                                 ("cm", "gwms-logserver"))}
+    files = {"slurm": sha256(grid, "slurm", f"{FACTORY_DIR}/factory.yaml",
+                             f"{FACTORY_DIR}/entries.yaml"),
+             "cm": sha256(grid, "cm", f"{FRONTEND_DIR}/frontend.yaml",
+                          f"{LOGSERVER_CONF}/users", f"{LOGSERVER_CONF}/upload.key")}
+    try:
+        inv = edited_inventory(tmp_path, logservers={"gwms_logserver_retention_days": days + 2})
+        run = playbook(grid, "reconfigure", inv)
+        assert run.rc == 0, run.output[-3000:]
+        assert run.changed("cm") > 0 and run.changed("slurm") == 0, run.lines()
+        # nothing installed: reconfigure.yml skips the log server's install tasks
+        assert "gwms_logserver : Install | Packages" not in run.output
+        assert grid.out("cm", retention) == f"retention_days: {float(days + 2)}"
+        assert main_pid(grid, "cm", "gwms-logserver") != pids["gwms-logserver"]
+        assert main_pid(grid, "cm", "gwms-frontend") == pids["gwms-frontend"]
+        assert main_pid(grid, "slurm", "gwms-factory") == pids["gwms-factory"]
+        grid.wait_for("the log server to answer", lambda: logserver_answers(grid), timeout=60)
+    finally:
+        run = playbook(grid, "reconfigure")
+    assert run.rc == 0, run.output[-3000:]
+    assert run.changed("cm") > 0 and run.changed("slurm") == 0, run.lines()
+    assert grid.out("cm", retention) == f"retention_days: {float(days)}"
+    assert {"slurm": sha256(grid, "slurm", *files["slurm"]),
+            "cm": sha256(grid, "cm", *files["cm"])} == files
+    assert main_pid(grid, "cm", "gwms-frontend") == pids["gwms-frontend"]
+    assert main_pid(grid, "slurm", "gwms-factory") == pids["gwms-factory"]
+    grid.wait_for("the log server to answer", lambda: logserver_answers(grid), timeout=60)
+
+
 @pytest.mark.parametrize("change", ["factory limit 'abc'", "frontend match_expr"])
 def test_invalid_change_fails_before_anything_is_applied(e2e_grid: E2EGrid, change: str,
                                                          tmp_path: Path) -> None:
@@ -305,8 +366,16 @@ def test_invalid_change_fails_before_anything_is_applied(e2e_grid: E2EGrid, chan
     grid.run("cm", "systemctl is-active -q gwms-frontend")
 
 
-def installed_version(grid: E2EGrid, host: str) -> str:
-    return grid.out(host, f"{VENV}/bin/python -c 'import gwms_core; print(gwms_core.__version__)'")
+def installed_version(grid: E2EGrid, host: str, venv: str = VENV) -> str:
+    return grid.out(host, f"{venv}/bin/python -c 'import gwms_core; print(gwms_core.__version__)'")
+
+
+def logserver_data(grid: E2EGrid) -> tuple[dict[str, str], str]:
+    """sha256 of the log server's stored files (not its index) and its index's row counts."""
+    out = grid.out("cm", f"cd {LOGSERVER_DIR} && find . -type f ! -name 'index.sqlite*' "
+                   "-print0 | sort -z | xargs -0 -r sha256sum")
+    rows = grid.out("cm", "python3 -", stdin=INDEX_ROWS)
+    return {line.split(maxsplit=1)[1]: line.split()[0] for line in out.splitlines()}, rows
 
 
 def previous_wheelhouse(grid: E2EGrid, tmp: Path) -> tuple[Path, str]:
@@ -346,18 +415,25 @@ def test_upgrade_from_previous_version_keeps_state_and_glideins(e2e_grid: E2EGri
                  f"print(json.load(open(\"{state}\"))[\"counters\"][\"submitted\"])'")
     before = int(grid.out("slurm", submitted))
     assert before > 0
+    logs = logserver_data(grid)
+    print(f"\nlog server before: {len(logs[0])} stored files, index rows {logs[1]}")
     try:
         down = playbook(grid, "upgrade", wheelhouse=house)
         assert down.rc == 0, down.output[-3000:]
         assert installed_version(grid, "slurm") == old and installed_version(grid, "cm") == old
+        assert installed_version(grid, "cm", LOGSERVER_VENV) == old
     finally:
         up = playbook(grid, "upgrade")
     assert up.rc == 0, up.output[-3000:]
     assert up.changed("slurm") > 0 and up.changed("cm") > 0, up.lines()
     assert installed_version(grid, "slurm") == new and installed_version(grid, "cm") == new
+    assert installed_version(grid, "cm", LOGSERVER_VENV) == new
     grid.run("slurm", "systemctl is-active -q gwms-factory gwms-staging")
-    grid.run("cm", "systemctl is-active -q gwms-frontend")
+    grid.run("cm", "systemctl is-active -q gwms-frontend gwms-logserver")
     assert secrets_fingerprints(grid) == secrets
+    # the log server kept what it stored (the job's glidein uploads nothing until it ends)
+    assert logserver_data(grid) == logs
+    assert logserver_answers(grid)
     # the factory's state was kept (its counters count on), the job's glidein still runs it
     assert int(grid.out("slurm", submitted)) >= before
     assert job_state(grid, long_job) == job_before
@@ -401,37 +477,3 @@ def test_interrupted_site_playbook_converges_without_duplicates(e2e_grid: E2EGri
     assert sorted(names.split()) == sorted(set(names.split())), names
     assert len(names.split()) == len(original("gwms_factories", "gwms_factory_entries"))
 
-
-def test_central_manager_restart_while_jobs_run(e2e_grid: E2EGrid) -> None:
-    grid = e2e_grid
-    sub = """universe = vanilla
-executable = /bin/sleep
-arguments = 30
-request_cpus = 1
-request_memory = 64
-request_disk = 1024
-requirements = !isUndefined(TARGET.GLIDEIN_Entry_Name)
-log = /tmp/acceptance-restart.log
-queue 4
-"""
-    cluster = grid.out("submit", "cat > /tmp/acceptance-restart.sub && "
-                       "condor_submit -terse /tmp/acceptance-restart.sub | cut -d. -f1",
-                       user="alice", stdin=sub)
-
-    def done() -> int:
-        return int(grid.out("submit", f"condor_history {cluster} -const 'JobStatus == 4' "
-                            "-af ClusterId | wc -l", user="alice"))
-
-    try:
-        grid.wait_for("a job to run", lambda: grid.out(
-            "submit", f"condor_q {cluster} -const 'JobStatus == 2' -af ProcId | wc -l",
-            user="alice") != "0", timeout=600, interval=5)
-        subprocess.run(["podman", "restart", grid.container("cm")], check=True,
-                       capture_output=True, timeout=300,
-                       env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)))
-        grid.wait_for("cm's services back", lambda: grid.run(
-            "cm", "systemctl is-active -q condor gwms-frontend", check=False).returncode == 0,
-            timeout=180)
-        grid.wait_for("all 4 jobs to complete", lambda: done() == 4, timeout=900, interval=10)
-    finally:
-        grid.run("submit", f"condor_rm {cluster} >/dev/null 2>&1 || true", user="alice")
