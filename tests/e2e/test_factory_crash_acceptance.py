@@ -8,8 +8,12 @@ level ``IDLE``: so every restart finds glideins to submit or to remove. Each rou
 
 * the request flips (high/low) and the factory is started (by the test, or by systemd's
   ``Restart=on-failure`` in every fourth round);
-* after a random delay (0.3 to 5 s: Python start-up, reading the queue, submitting,
-  removing) the unit gets ``SIGKILL`` (``systemctl kill -s SIGKILL``);
+* the factory's main process gets ``SIGKILL``: in rounds of the high request, at once or
+  up to 0.05 s after its state file lists a pending submission (written just before the schedd's
+  ``submit`` call, cleared by the end-of-cycle save: so the kill lands before, during or
+  after the submission), or after 6 to 12 s when none shows up; in rounds of the low
+  request (removals) after a random 0.5 to 7 s (the process needs about 2 s to start,
+  then its first cycle reads the queue and the requests, removes and submits);
 * in about a third of the rounds the dead factory's state file is truncated at a random
   length or overwritten with garbage;
 * the factory queue is sampled: this client's live glideins never exceed 6, the entry's
@@ -64,6 +68,23 @@ from pathlib import Path
 from gwms_core.factory import state as ST
 s = ST.load(Path("{STATE}"))
 print(s.rebuilt or "ok", len(s.pending))
+"""
+
+
+# Runs on slurm as root: SIGKILL the factory (PID {pid}) {extra} s after its state file
+# lists a pending submission (written just before the schedd's submit call, cleared by the
+# end-of-cycle save), or at {limit} s if none shows up. Prints which.
+KILL_AT_SUBMISSION = """
+end=$((SECONDS + {limit}))
+while ((SECONDS < end)); do
+  s=""
+  read -r -d '' s < {state} 2>/dev/null || true
+  if [[ $s == *'"pending": {{"'* ]]; then
+    sleep {extra}; kill -9 {pid}; echo pending; exit 0
+  fi
+  sleep 0.01
+done
+kill -9 {pid}; echo limit
 """
 
 
@@ -132,14 +153,26 @@ def test_kill9_at_random_moments_leaves_no_untracked_or_extra_glidein(
                 grid.wait_for("systemd to restart the killed factory",
                               lambda: unit(grid)[0] == "active", timeout=60, interval=1)
                 events["restarted by systemd"] += 1
-            else:
-                grid.run("slurm", "systemctl start gwms-factory")
+            else:  # reset-failed: systemd refuses a 6th start within 10 s (StartLimitBurst)
+                grid.run("slurm", "systemctl reset-failed gwms-factory; "
+                                  "systemctl start gwms-factory")
                 events["restarted by the test"] += 1
             state, pid = unit(grid)
             assert state == "active" and pid > 0, (state, pid)
-            delay = rng.uniform(0.3, 5.0)
-            time.sleep(delay)
-            grid.run("slurm", "systemctl kill -s SIGKILL gwms-factory")
+            if idle == HIGH_IDLE:  # at (just before, during, after) a submission
+                extra = rng.choice((0.0, rng.uniform(0.0, 0.05)))
+                how = grid.out("slurm", KILL_AT_SUBMISSION.format(
+                    pid=pid, state=STATE, extra=f"{extra:.3f}",
+                    limit=rng.randint(6, 12)))
+                when = (f"{extra:.2f} s after a submission was pending" if how == "pending"
+                        else "at the time limit, no submission seen")
+                events[f"killed {'at a submission' if how == 'pending' else 'later'}"] += 1
+            else:
+                delay = rng.uniform(0.5, 7.0)
+                time.sleep(delay)
+                grid.run("slurm", f"kill -9 {pid}")
+                when = f"{delay:.1f} s after start"
+                events["killed after a random delay"] += 1
             grid.wait_for("the killed factory gone",
                           lambda pid=pid: grid.run("slurm", f"kill -0 {pid}",
                                                    check=False).returncode != 0,
@@ -150,7 +183,7 @@ def test_kill9_at_random_moments_leaves_no_untracked_or_extra_glidein(
                 events["state file " + what.split()[0]] += 1
             sample = check_queue(grid_jobs(grid), f"round {i}")
             seen.append(sample)
-            log(f"round {i}: request idle={idle}, killed {delay:.1f} s after start; "
+            log(f"round {i}: request idle={idle}, killed {when}; "
                 f"client live={sample[0]} entry waiting={sample[1]} {what}")
         # undisturbed: the factory settles the request and rewrites its state file
         grid.run("slurm", "systemctl reset-failed gwms-factory; systemctl start gwms-factory")
@@ -192,5 +225,7 @@ def test_kill9_at_random_moments_leaves_no_untracked_or_extra_glidein(
         events[key] = journal.count(needle)
     log(f"{rounds} rounds in {time.monotonic() - t0:.0f} s; samples (client live, entry "
         f"waiting): {seen}; {dict(events)}")
-    # the kills left the queue at different points of the submit/remove work
+    # the kills left the queue at different points of the submit/remove work, and some
+    # landed while a submission was pending
     assert len({s[0] for s in seen}) > 1, seen
+    assert events["killed at a submission"] >= 1, dict(events)
