@@ -168,6 +168,14 @@ class FactorySchedd:
         h = _htcondor()
         result = self._call(lambda: self.schedd.submit(h.Submit(dict(description)),
                                                        count=count), retry=False)
+        # As condor_submit does after a submission: the schedd counts its jobs at once and
+        # starts or signals the gridmanager, rather than at a later periodic pass (on the
+        # e2e grid the gridmanager sometimes started 5 s after the submission without
+        # it; docs/latency.md).
+        try:
+            self.schedd.reschedule()
+        except Exception as exc:  # the batch is in the queue; the schedd gets to it later
+            log.warning("reschedule after submit failed: %s: %s", type(exc).__name__, exc)
         return int(result.cluster())
 
     def remove(self, job_ids: Sequence[str], reason: str) -> int:
