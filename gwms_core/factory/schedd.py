@@ -62,7 +62,12 @@ def invalidate_sessions() -> str:
         except Exception:  # v1 absent (PyPI 25.x) or refusing to load
             continue
         if secman is not None:
-            secman().invalidateAllSessions()
+            try:
+                secman().invalidateAllSessions()
+            except Exception as exc:  # never keep the caller from locating the daemon
+                log.warning("%s.SecMan.invalidateAllSessions failed: %s: %s", module,
+                            type(exc).__name__, exc)
+                return ""
             return f"{module}.SecMan.invalidateAllSessions"
     return ""
 
