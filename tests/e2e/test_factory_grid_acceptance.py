@@ -149,12 +149,41 @@ def slurm_jobs(grid: E2EGrid) -> dict[str, str]:
     return dict(line.split(None, 1) for line in out.splitlines() if line.strip())
 
 
+#: CE copies the gridmanager left held at "Spooling input data files" (HoldReasonCode 16)
+#: when the factory removed their glidein while HTCondor-C was still submitting it: they
+#: never run and no client removes them (docs/factory.md); the cleanup removes them.
+CE_SPOOL_LEFTOVERS: set[str] = set()
+
+
 def ce_jobs(grid: E2EGrid) -> dict[str, int]:
-    """This client's jobs in the CE's schedd: job id -> JobStatus."""
+    """This client's jobs in the CE's schedd: job id -> JobStatus, without the copies left
+    held in spooling (collected in ``CE_SPOOL_LEFTOVERS``)."""
     out = grid.out("ce", (
-        "condor_q -allusers -af:j JobStatus "
+        "condor_q -allusers -af:j JobStatus HoldReasonCode "
         f"-const 'GlideinClient == \"{CLIENT}\" && JobStatus != 3 && JobStatus != 4'"))
-    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
+    jobs: dict[str, int] = {}
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        job, status, reason = line.split()[:3]
+        if status == "5" and reason == "16":
+            if job not in CE_SPOOL_LEFTOVERS:
+                log(f"CE copy {job} left held in spooling by the gridmanager")
+            CE_SPOOL_LEFTOVERS.add(job)
+            continue
+        jobs[job] = int(status)
+    return jobs
+
+
+def remove_ce_spool_leftovers(grid: E2EGrid) -> None:
+    """Remove the CE copies left held in spooling (see ``CE_SPOOL_LEFTOVERS``)."""
+    ce_jobs(grid)
+    if CE_SPOOL_LEFTOVERS:
+        ids = " ".join(sorted(CE_SPOOL_LEFTOVERS))
+        grid.run("ce", f"condor_rm {ids} >/dev/null 2>&1; condor_rm -forcex {ids} "
+                       ">/dev/null 2>&1 || true", check=False)
+        log(f"removed {len(CE_SPOOL_LEFTOVERS)} CE copies left held in spooling: {ids}")
+        CE_SPOOL_LEFTOVERS.clear()
 
 
 def slurm_id(grid_job_id: str) -> str:
@@ -261,6 +290,7 @@ def frontend_stopped(e2e_grid: E2EGrid) -> Iterator[tuple[Wms, dict[str, dict[st
             wms.invalidate([f"{reqname(s.entry)}@{CLIENT}" for s in SITES])
             if was_active:
                 grid.run("cm", "systemctl start gwms-frontend")
+        remove_ce_spool_leftovers(grid)
         grid.wait_for("this client's jobs gone from Slurm and the CE",
                       lambda: not snapshot(grid, SLURM).site and not ce_jobs(grid),
                       timeout=180)
