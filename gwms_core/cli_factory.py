@@ -92,10 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         watch = None
         if args.wake_poll > 0 and not args.once:
-            from gwms_core.wake import ChangeWatch, request_probe
+            from gwms_core.wake import ChangeWatch, request_probe, requests_rose
 
             watch = ChangeWatch(request_probe(cfg.wms_collector, cfg.name, cfg.glidein),
-                                poll_s=args.wake_poll, min_interval_s=args.wake_poll)
+                                poll_s=args.wake_poll, min_interval_s=args.wake_poll,
+                                changed=requests_rose)
         report = factory.run(entries, once=args.once, stop=lambda: stopping["now"],
                              watch=watch)
     except AlreadyRunning as exc:
@@ -221,7 +222,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     v.add_argument("--wake-poll", type=float, default=defaults.WAKE_POLL_SECONDS,
                    metavar="SECONDS",
                    help="between cycles, read this factory's request ads every SECONDS and "
-                        "start the next cycle as soon as they changed (0: off; default "
+                        "start the next cycle as soon as one is new or asks for more (0: off; "
+                        "default "
                         f"{defaults.WAKE_POLL_SECONDS:g})")
     v.set_defaults(func=cmd_run)
     v = verbs.add_parser("status", help="glideins in the queue by entry and client")

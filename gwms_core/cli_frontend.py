@@ -114,10 +114,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     interval = args.interval or fe.settings.cycle_seconds
     watch = None
     if args.wake_poll > 0 and not args.once:
-        from gwms_core.wake import ChangeWatch, schedd_probe
+        from gwms_core.wake import ChangeWatch, idle_rose, schedd_probe
 
         watch = ChangeWatch(schedd_probe([p.collector for p in fe.settings.user_pools]),
-                            poll_s=args.wake_poll, min_interval_s=args.wake_poll)
+                            poll_s=args.wake_poll, min_interval_s=args.wake_poll,
+                            changed=idle_rose)
     while True:
         t0 = time.monotonic()
         if watch is not None:
@@ -131,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.once:
             return EXIT_OK
         if watch is not None and watch.wait(t0, interval, stop.is_set) == "change":
-            log.info("user schedds changed: cycle %.1f s after the last one",
+            log.info("more idle jobs: cycle %.1f s after the last one",
                      time.monotonic() - t0)
         if stop.is_set() or (watch is None and stop.wait(interval)):
             try:
@@ -198,7 +199,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], noun: s
     run.add_argument("--wake-poll", type=float, default=defaults.WAKE_POLL_SECONDS,
                      metavar="SECONDS",
                      help="between cycles, read the user pools' schedd ads every SECONDS and "
-                     "start the next cycle as soon as their job counts changed (0: off; "
+                     "start the next cycle as soon as a schedd has more idle jobs (0: off; "
                      f"default {defaults.WAKE_POLL_SECONDS:g})")
     run.set_defaults(func=cmd_run)
     st = verbs.add_parser("status", help="one dry cycle: per-entry jobs, glideins, requests")

@@ -32,6 +32,9 @@ class ChangeWatch:
     min_interval_s: float = 2.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: ``changed(reference, now)``: whether a new fingerprint warrants a cycle; default:
+    #: any difference.
+    changed: Callable[[Hashable, Hashable], bool] | None = None
     #: Early wakes since the start (for logs and metrics).
     early: int = 0
     _base: Hashable = field(default=None, init=False, repr=False)
@@ -61,7 +64,10 @@ class ChangeWatch:
             if now >= due:
                 return "timer"
             if now >= next_poll:
-                if self._fingerprint() != self._base:
+                now_fp = self._fingerprint()
+                differs = (self.changed(self._base, now_fp) if self.changed is not None
+                           else now_fp != self._base)
+                if differs:
                     self.early += 1
                     return "change"
                 next_poll = self.clock() + self.poll_s
@@ -71,11 +77,19 @@ class ChangeWatch:
 # --------------------------------------------------------------------------- probes
 # Each returns a hashable fingerprint from one collector query with a small projection.
 
-#: Request ad attributes whose change means the factory has something new to do.
-REQUEST_FINGERPRINT_ATTRS = ("Name", "ReqName", "AuthenticatedIdentity", "ReqIdleGlideins",
-                             "ReqMaxGlideins", "ReqRemoveExcess", "ReqRemoveExcessMargin")
-#: Schedd ad attributes whose change means the frontend's demand may have changed.
-SCHEDD_FINGERPRINT_ATTRS = ("Name", "TotalIdleJobs", "TotalRunningJobs", "TotalHeldJobs")
+#: Request ad attributes the factory watches. Only a new request or a higher
+#: ``ReqIdleGlideins``/``ReqMaxGlideins`` wakes it (use ``changed=requests_rose``):
+#: lowered requests and removals wait for the regular cycle, because the factory sees a
+#: glidein that has just started at the site as still waiting (the grid job's status
+#: lags the batch system by up to the blahp and gridmanager poll intervals) and would
+#: remove it, with the job it already runs (seen on the e2e grid).
+REQUEST_FINGERPRINT_ATTRS = ("Name", "ReqIdleGlideins", "ReqMaxGlideins")
+#: Schedd ad attributes the frontend watches: a schedd's idle job count going up is new
+#: demand. Only a rise wakes it: job starts and ends must not add cycles, since the
+#: frontend's removal rules count cycles without idle jobs (an early cycle after a job
+#: started would make the removal of a glidein the factory still sees as waiting, but
+#: that already runs the job, come sooner).
+SCHEDD_FINGERPRINT_ATTRS = ("Name", "TotalIdleJobs")
 
 
 def _collector(address: str | None) -> Any:
@@ -90,8 +104,9 @@ def _fingerprint(ads: Iterable[Any], attrs: tuple[str, ...]) -> frozenset[tuple[
 
 def request_probe(wms_collector: str | None, factory: str,
                   glidein: str) -> Callable[[], Hashable]:
-    """Factory: the values of the request ads whose ``ReqName`` ends in
-    ``@<glidein>@<factory>`` (one collector query)."""
+    """Factory: ``(Name, ReqIdleGlideins, ReqMaxGlideins)`` of the request ads whose
+    ``ReqName`` ends in ``@<glidein>@<factory>`` (one collector query); use with
+    ``changed=requests_rose``."""
     import htcondor2
 
     coll = _collector(wms_collector)
@@ -100,17 +115,42 @@ def request_probe(wms_collector: str | None, factory: str,
     def probe() -> Hashable:
         ads = coll.query(htcondor2.AdType.Any,
                          constraint='MyType == "glideclient"',
-                         projection=list(REQUEST_FINGERPRINT_ATTRS))
+                         projection=[*REQUEST_FINGERPRINT_ATTRS, "ReqName"])
         return _fingerprint([ad for ad in ads if str(ad.get("ReqName", "")).endswith(suffix)],
                             REQUEST_FINGERPRINT_ATTRS)
 
     return probe
 
 
+def _numbers(fp: Hashable) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for item in fp if isinstance(fp, frozenset) else ():
+        name, *values = item
+        out[name] = tuple(int(v) if str(v).isdigit() else 0 for v in values)
+    return out
+
+
+def requests_rose(reference: Hashable, now: Hashable) -> bool:
+    """For :func:`request_probe` fingerprints: whether a request is new or asks for more
+    (``ReqIdleGlideins`` or ``ReqMaxGlideins`` higher than in ``reference``)."""
+    before, after = _numbers(reference), _numbers(now)
+    return any(name not in before
+               or any(a > b for a, b in zip(vals, before[name], strict=False))
+               for name, vals in after.items())
+
+
+def idle_rose(reference: Hashable, now: Hashable) -> bool:
+    """For :func:`schedd_probe` fingerprints: whether any schedd's ``TotalIdleJobs`` is
+    higher than in ``reference`` (a schedd not there before counts from 0)."""
+    before, after = _numbers(reference), _numbers(now)
+    return any(vals[0] > before.get(name, (0,))[0] for name, vals in after.items())
+
+
 def schedd_probe(collectors: list[str]) -> Callable[[], Hashable]:
-    """Frontend: the job counts of every schedd ad in the user pools' collectors (one
-    query per pool). A schedd sends its ad after a submission's reschedule, so a new
-    idle job shows here within a second of ``condor_submit``."""
+    """Frontend: ``(Name, TotalIdleJobs)`` of every schedd ad in the user pools'
+    collectors (one query per pool); use with ``changed=idle_rose``. A schedd sends its
+    ad after a submission's reschedule, so a new idle job shows here within a second of
+    ``condor_submit``."""
     import htcondor2
 
     colls = [_collector(c) for c in collectors]

@@ -581,7 +581,7 @@ class Factory:
             stop: Callable[[], bool] = lambda: False,
             watch: ChangeWatch | None = None) -> CycleReport | None:
         """Cycle every ``cycle_seconds`` (entries reloaded each cycle) until ``stop()``;
-        with ``watch``, a cycle starts early when the requests changed
+        with ``watch``, a cycle starts early when a request is new or asks for more
         (:mod:`gwms_core.wake`)."""
         self.start()
         while True:
@@ -599,7 +599,7 @@ class Factory:
                 return report
             if watch is not None:
                 if watch.wait(t0, self.cfg.cycle_seconds, stop) == "change":
-                    log.info("requests changed: cycle %.1f s after the last one",
+                    log.info("new or higher requests: cycle %.1f s after the last one",
                              time.monotonic() - t0)
                 if stop():
                     return report

@@ -98,3 +98,42 @@ def test_poll_zero_is_off() -> None:
     w.snapshot()
     assert w.wait(t.now, 10, lambda: False) == "timer"
     assert len(polls) == 1  # only the snapshot
+
+
+def test_custom_changed_ignores_other_differences() -> None:
+    from gwms_core.wake import idle_rose
+
+    def fp(idle: int) -> frozenset[tuple[str, str]]:
+        return frozenset({("submit", str(idle)), ("other", "0")})
+
+    # idle jobs fall (jobs started): no early cycle; above the reference: early cycle
+    w, t, _ = make(lambda now: fp(5) if now < 101 else fp(3) if now < 110 else fp(6))
+    w.changed = idle_rose
+    w.snapshot()
+    start = t.now
+    assert w.wait(start, 60, lambda: False) == "change"
+    assert 10 <= t.now - start <= 12.1
+
+
+def test_idle_rose() -> None:
+    from gwms_core.wake import idle_rose
+
+    a = frozenset({("s1", "2"), ("s2", "0")})
+    assert not idle_rose(a, a)
+    assert not idle_rose(a, frozenset({("s1", "1"), ("s2", "0")}))
+    assert idle_rose(a, frozenset({("s1", "2"), ("s2", "1")}))
+    assert idle_rose(a, frozenset({("s1", "2"), ("s2", "0"), ("s3", "1")}))
+    assert not idle_rose(a, frozenset({("s1", "2")}))  # a schedd gone
+    assert not idle_rose(a, frozenset({("s1", "")}))  # undefined count
+
+
+def test_requests_rose() -> None:
+    from gwms_core.wake import requests_rose
+
+    a = frozenset({("SLURM@c", "2", "10"), ("CE@c", "0", "4")})
+    assert not requests_rose(a, a)
+    assert not requests_rose(a, frozenset({("SLURM@c", "0", "1"), ("CE@c", "0", "4")}))
+    assert not requests_rose(a, frozenset({("SLURM@c", "2", "10")}))  # one withdrawn
+    assert requests_rose(a, frozenset({("SLURM@c", "3", "10"), ("CE@c", "0", "4")}))
+    assert requests_rose(a, frozenset({("SLURM@c", "2", "10"), ("CE@c", "0", "5")}))
+    assert requests_rose(a, a | {("NEW@c", "0", "0")})
