@@ -174,6 +174,7 @@ def main() -> int:
                 t0 = time.perf_counter()
                 report = f.cycle(entries)
                 t_submit = time.perf_counter() - t0
+                f.close()  # the probe's fresh factory takes the work directory's lock
                 probe = subprocess.run(
                     [sys.executable, "-c", MEMORY_PROBE, json.dumps(sp),
                      str(ROOT / "tests" / "factory")],
