@@ -26,16 +26,8 @@ import personal_condor as pcmod  # noqa: E402
 @pytest.fixture(scope="session")
 def condor() -> Iterator[pcmod.PersonalCondor]:
     """One personal HTCondor for the session."""
-    pytest.importorskip("htcondor2", reason="htcondor2 bindings not installed")
-    try:
-        pc = pcmod.start()
-    except pcmod.Unavailable as exc:
-        pytest.skip(f"personal HTCondor unavailable: {exc}")
-    pcmod.configure_client()
-    try:
+    with pcmod.running() as pc:
         yield pc
-    finally:
-        pc.stop()
 
 
 _names = itertools.count(1)

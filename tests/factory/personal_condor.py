@@ -8,7 +8,8 @@ free ports, and accept CLAIMTOBE authentication, so that the host's PyPI ``htcon
 frontend by claiming another name from another process.
 
 :func:`start` returns a :class:`PersonalCondor`, or raises :class:`Unavailable` with the
-reason (not root, no root directory) so callers can skip.
+reason (not root, no root directory) so callers can skip; :func:`running` wraps it for
+pytest fixtures (start, configure the client, stop; skip when unavailable).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +194,26 @@ def start(root: Path = ROOT, timeout: float = 60.0, extra_config: str = "") -> P
     pc.stop()
     raise Unavailable("the schedd did not appear in the collector within "
                       f"{timeout:.0f} s; see {local}/log")
+
+
+@contextmanager
+def running(extra_config: str = "") -> Iterator[PersonalCondor]:
+    """A personal HTCondor (:func:`start`) with this process's client configured for it
+    (:func:`configure_client`), stopped on exit. For pytest fixtures: skips the calling
+    test, with the reason, when the ``htcondor2`` bindings or the daemons are unavailable.
+    """
+    import pytest
+
+    pytest.importorskip("htcondor2", reason="htcondor2 bindings not installed")
+    try:
+        pc = start(extra_config=extra_config)
+    except Unavailable as exc:
+        pytest.skip(f"personal HTCondor unavailable: {exc}")
+    configure_client()
+    try:
+        yield pc
+    finally:
+        pc.stop()
 
 
 # --------------------------------------------------------------------------- Slurm

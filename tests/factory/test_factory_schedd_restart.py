@@ -48,16 +48,8 @@ ENTRY = "SLURM_restart"
 @pytest.fixture
 def shared_port_condor() -> Iterator[pcmod.PersonalCondor]:
     """A personal HTCondor of this test's own (it gets restarted), with shared port."""
-    pytest.importorskip("htcondor2", reason="htcondor2 bindings not installed")
-    try:
-        pc = pcmod.start(extra_config=SHARED_PORT)
-    except pcmod.Unavailable as exc:
-        pytest.skip(f"personal HTCondor unavailable: {exc}")
-    pcmod.configure_client()
-    try:
+    with pcmod.running(extra_config=SHARED_PORT) as pc:
         yield pc
-    finally:
-        pc.stop()
 
 
 def request(pc: pcmod.PersonalCondor, idle: int) -> None:
