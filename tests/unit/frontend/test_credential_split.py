@@ -25,10 +25,10 @@ from gwms_core.credentials.selection import (
 from gwms_core.entries import Entry as CoreEntry
 from gwms_core.frontend.credentials import credential_params
 from gwms_core.frontend.credsplit import apportion, split_request
-from gwms_core.frontend.demand import decide
+from gwms_core.frontend.demand import Decision, decide
 from gwms_core.frontend.model import Entry, JobGroup, RemovalLevel, Request
 from gwms_core.frontend.service import entry_from_ad, request_ads
-from gwms_core.frontend.settings import settings_from_config
+from gwms_core.frontend.settings import FrontendSettings, GroupSettings, settings_from_config
 from gwms_core.types import CredentialError
 from gwms_plugins.auth import idtokens, scitokens
 
@@ -235,14 +235,21 @@ def test_scitokens_credentials_each_send_their_own_scitoken(tmp_path: Path) -> N
     assert subjects == ["vo-pilot", "vo-prod"]
 
 
-def test_no_credential_source_gives_one_default_ad() -> None:
+def _example_decision(
+        idle: int) -> tuple[FrontendSettings, GroupSettings, Entry, Decision]:
+    """docs/examples/frontend.yaml's first group, one entry at T2_XX_A and ``idle`` idle
+    single-core jobs there: (settings, group, entry, the group's decision)."""
     settings = settings_from_config(load_config(ROOT / "docs/examples/frontend.yaml").data)
     group = settings.groups[0]
     entry = entry_from_ad({"Name": "E1@f@f", "GLIDEIN_Site": "T2_XX_A"})
     groups = [JobGroup(key=("T2_XX_A", 1), attrs={"DESIRED_Sites": "T2_XX_A",
                                                   "RequestCpus": 1},
-                       cpus=1, memory=2000, idle=30)]
-    decision = decide(groups, [entry], [], group.match, group.config)
+                       cpus=1, memory=2000, idle=idle)]
+    return settings, group, entry, decide(groups, [entry], [], group.match, group.config)
+
+
+def test_no_credential_source_gives_one_default_ad() -> None:
+    settings, group, entry, decision = _example_decision(30)
     (ad,) = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618",
                         lambda e: {"GlideinParamX": "1"})
     assert (ad["GlideinCredentialIdentifier"], ad["GlideinParamX"]) == ("default", "1")
@@ -260,13 +267,7 @@ def test_metrics_sum_the_credentials_of_an_entry() -> None:
         def __call__(self, entry: Entry) -> dict[str, str]:
             return {}
 
-    settings = settings_from_config(load_config(ROOT / "docs/examples/frontend.yaml").data)
-    group = settings.groups[0]
-    entry = entry_from_ad({"Name": "E1@f@f", "GLIDEIN_Site": "T2_XX_A"})
-    groups = [JobGroup(key=("T2_XX_A", 1), attrs={"DESIRED_Sites": "T2_XX_A",
-                                                  "RequestCpus": 1},
-                       cpus=1, memory=2000, idle=60)]
-    decision = decide(groups, [entry], [], group.match, group.config)
+    settings, group, entry, decision = _example_decision(60)
     (single,) = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618")
     ads = request_ads(settings, group, decision, {entry.name: entry}, "cm:9618", Two())
     assert [a["GlideinCredentialIdentifier"] for a in ads] == ["a", "b"]
