@@ -44,6 +44,7 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT_DIR / "tests" / "e2e"))
 
 from e2e_helpers import CONTAINERS_CONF, E2EGrid  # noqa: E402
+from floor_condor import floor_config  # noqa: E402
 
 ENTRY = "SLURM_e2e"
 USER = "alice"
@@ -81,6 +82,7 @@ def loop(probes):
 
 POLLER_CM = POLLER_COMMON + """
 entry = sys.argv[2]
+skip = set(json.loads(sys.argv[3])["startds"])
 coll = h.Collector()
 def request():
     ads = coll.query(h.AdType.Any, constraint='MyType == "glideclient" && ReqIdleGlideins > 0'
@@ -89,24 +91,29 @@ def request():
         return {"frontend_cycle": float(ads[0].get("GwmsCycleStarted", 0))}
     return None
 def startd():
-    return coll.query(h.AdType.Startd, constraint='GLIDEIN_Entry_Name == "%s"' % entry,
-                      projection=["Name"])
+    ads = coll.query(h.AdType.Startd, constraint='GLIDEIN_Entry_Name == "%s"' % entry,
+                     projection=["Name"])
+    return [a for a in ads if a["Name"].split("@", 1)[-1] not in skip]
 loop([("request", request), ("startd", startd)])
 """
 
 POLLER_SLURM = POLLER_COMMON + """
 entry = sys.argv[2]
+skip = json.loads(sys.argv[3])
 schedd = h.Schedd()
 base = 'JobUniverse == 9 && GlideinEntryName == "%s"' % entry
+base += "".join(" && ClusterId != %s" % int(c) for c in skip["clusters"])
 def queued():
     return schedd.query(base, projection=["ClusterId"])
 def grid_id():
     return schedd.query(base + ' && GridJobId =!= undefined && '
                         'size(split(GridJobId, " ")) > 2', projection=["GridJobId"])
+def ids(cmd):
+    return [i for i in out(cmd).split() if i not in skip["slurm"]]
 def squeue():
-    return out("squeue -h -o %i")
+    return ids("squeue -h -o %i")
 def running():
-    return out("squeue -h -t R -o %i")
+    return ids("squeue -h -t R -o %i")
 loop([("factory_queue", queued), ("grid_job_id", grid_id), ("squeue", squeue),
       ("slurm_running", running)])
 """
@@ -137,53 +144,6 @@ requirements = TARGET.GLIDEIN_Entry_Name =?= "{ENTRY}"
 +GwmsBench = "idle_to_running"
 log = /tmp/bench-i2r.log
 queue
-"""
-
-FLOOR_CONFIG = """\
-RELEASE_DIR = /usr
-SBIN = /usr/sbin
-BIN = /usr/bin
-LIBEXEC = /usr/libexec/condor
-LOCAL_DIR = {local}
-LOG = $(LOCAL_DIR)/log
-SPOOL = $(LOCAL_DIR)/spool
-EXECUTE = $(LOCAL_DIR)/execute
-LOCK = $(LOCAL_DIR)/lock
-RUN = $(LOCAL_DIR)/run
-LOCAL_CONFIG_FILE =
-LOCAL_CONFIG_DIR =
-CONDOR_HOST = cm.dns.podman
-COLLECTOR_HOST = $(CONDOR_HOST)
-DAEMON_LIST = MASTER, STARTD
-MASTER_NAME = {name}
-STARTD_NAME = {name}
-USE_SHARED_PORT = false
-SEC_TOKEN_DIRECTORY = $(LOCAL_DIR)/tokens.d
-SEC_TOKEN_SYSTEM_DIRECTORY = $(LOCAL_DIR)/tokens.d
-SEC_PASSWORD_DIRECTORY = $(LOCAL_DIR)/passwords.d
-SEC_DEFAULT_AUTHENTICATION = REQUIRED
-SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS
-SEC_CLIENT_AUTHENTICATION_METHODS = IDTOKENS
-SEC_DEFAULT_INTEGRITY = REQUIRED
-SEC_DEFAULT_ENCRYPTION = REQUIRED
-SEC_READ_AUTHENTICATION = OPTIONAL
-SEC_CLIENT_AUTHENTICATION = OPTIONAL
-SEC_ENABLE_MATCH_PASSWORD_AUTHENTICATION = True
-SEC_USE_FAMILY_SESSION = False
-ALLOW_READ = *
-ALLOW_WRITE = *
-ALLOW_DAEMON = *
-ALLOW_NEGOTIATOR = *
-MOUNT_UNDER_SCRATCH =
-USE_PID_NAMESPACES = false
-STARTER_ALLOW_RUNAS_OWNER = false
-NUM_CPUS = 1
-MEMORY = 512
-NUM_SLOTS_TYPE_1 = 1
-SLOT_TYPE_1 = cpus=100%, memory=100%, disk=100%, swap=100%
-SLOT_TYPE_1_PARTITIONABLE = true
-BENCH_NAME = "{name}"
-STARTD_ATTRS = $(STARTD_ATTRS) BENCH_NAME
 """
 
 # Starts the floor's condor_master (-f, as FLOOR_USER through setpriv, which execs),
@@ -236,6 +196,9 @@ class Bench:
         self.grid = grid
         self.runs = runs
         self.timeout = timeout
+        #: The warm glidein: {"startds": [...], "clusters": [...], "slurm": [...]}; empty
+        #: in the cold case.
+        self.warm: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -263,39 +226,104 @@ class Bench:
         data: dict[str, float] = json.loads(lines[-1])
         return data
 
-    def counts(self) -> dict[str, int]:
-        """Glideins left anywhere: pool startds, factory queue, Slurm, CE queue."""
-        g = self.grid
+    def _lines(self, host: str, cmd: str) -> list[str]:
+        return [x for x in self.grid.out(host, cmd).split() if x]
+
+    def glideins(self) -> dict[str, list[str]]:
+        """Glideins anywhere: startd names in the pool, factory clusters, Slurm ids, CE jobs."""
+        names = self._lines("cm", "condor_status -const '!isUndefined(GLIDEIN_Entry_Name)' "
+                                  "-af Name")
         return {
-            "pool": int(g.out("cm", "condor_status -const '!isUndefined(GLIDEIN_Entry_Name)' "
-                                    "-af Name | wc -l") or 0),
-            "factory": int(g.out("slurm", "condor_q -allusers -const 'JobUniverse == 9' "
-                                          "-af ClusterId | wc -l") or 0),
-            "slurm": int(g.out("slurm", "squeue -h | wc -l") or 0),
-            "ce": int(g.out("ce", "condor_q -allusers -af ClusterId | wc -l") or 0),
+            "startds": sorted({n.split("@", 1)[-1] for n in names}),
+            "clusters": self._lines("slurm", "condor_q -allusers -const 'JobUniverse == 9' "
+                                             "-af ClusterId"),
+            "slurm": self._lines("slurm", "squeue -h -o %i"),
+            "ce": self._lines("ce", "condor_q -allusers -af ClusterId"),
         }
+
+    def counts(self) -> dict[str, int]:
+        """Glideins left anywhere, the warm glidein (if any) not counted."""
+        return {k: len([x for x in v if x not in self.warm.get(k, [])])
+                for k, v in self.glideins().items()}
 
     def requests_idle(self) -> int:
         out = self.grid.out("cm", "condor_status -any -const 'MyType == \"glideclient\"' "
                                   "-af ReqIdleGlideins")
         return sum(int(x) for x in out.split() if x.isdigit())
 
+    def gridmanagers(self) -> int:
+        """condor_gridmanager processes on the factory host (one per user with grid jobs)."""
+        return len(self._lines("slurm", "pgrep -x condor_gridmana || true"))
+
     def clean(self) -> None:
-        """Remove bench jobs and every glidein; wait until nothing is left."""
+        """Remove bench jobs and every glidein but the warm one; wait until nothing is left.
+
+        In the cold case also wait until the factory schedd's gridmanager has exited
+        (it does when its last job is gone), so the next run starts one.
+        """
         g = self.grid
         g.run("submit", "condor_rm -const 'GwmsBench =!= undefined' >/dev/null 2>&1 || true",
               user=USER, check=False)
         t0 = time.monotonic()
         while self.requests_idle() > 0 and time.monotonic() - t0 < 120:
             time.sleep(1)
+        keep_c = "".join(f" && ClusterId != {c}" for c in self.warm.get("clusters", []))
+        keep_s = " ".join(self.warm.get("slurm", []))
         while time.monotonic() - t0 < 600:
             c = self.counts()
             if not any(c.values()):
-                return
-            g.run("slurm", "condor_rm -const 'JobUniverse == 9 && JobStatus != 3' "
-                           ">/dev/null 2>&1; scancel -u gwmsfact 2>/dev/null; true", check=False)
+                if self.warm or self.gridmanagers() == 0:
+                    return
+            else:
+                g.run("slurm", f"condor_rm -const 'JobUniverse == 9 && JobStatus != 3{keep_c}'"
+                               " >/dev/null 2>&1; for j in $(squeue -h -u gwmsfact -o %i); do "
+                               f"case ' {keep_s} ' in *\" $j \"*) ;; *) scancel $j;; esac; "
+                               "done; true", check=False)
             time.sleep(3)
         raise RuntimeError(f"glideins still there after 600 s: {self.counts()}")
+
+    def make_warm(self) -> None:
+        """The warm case: one glidein of the factory already busy at the Slurm site.
+
+        A job for the Slurm entry (``+GwmsBenchWarm``, sleep 3600) is submitted and the
+        loop provisions its glidein the ordinary way; once the job runs and nothing else
+        is pending, that glidein (its startd, factory cluster and Slurm job) is left alone
+        by the cleanup and ignored by the pollers. Its factory job keeps the factory
+        user's gridmanager (and its blahp) running, as other glideins in the queue do in
+        a production factory. The glidein's slot is full, so the figure's job needs a new
+        glidein.
+        """
+        g = self.grid
+        self.warm = {}
+        g.run("submit", "condor_rm -const 'GwmsBenchWarm =!= undefined' >/dev/null 2>&1; true",
+              user=USER, check=False)
+        self.clean()
+        sub = FIGURE_SUB.replace("arguments = 600", "arguments = 3600").replace(
+            '+GwmsBench = "idle_to_running"', "+GwmsBenchWarm = true")
+        g.run("submit", "cat > /tmp/bench-warm.sub", user=USER, stdin=sub)
+        g.run("submit", "condor_submit /tmp/bench-warm.sub >/dev/null", user=USER)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 300:
+            running = g.out("submit", "condor_q -const 'GwmsBenchWarm =?= true && "
+                                      "JobStatus == 2' -af ClusterId", user=USER)
+            if running and self.requests_idle() == 0:
+                gl = self.glideins()
+                if (len(gl["startds"]) == len(gl["clusters"]) == len(gl["slurm"]) == 1
+                        and not gl["ce"]):
+                    self.warm = {k: v for k, v in gl.items() if k != "ce"}
+                    print(f"warm glidein: {self.warm}")
+                    return
+            time.sleep(2)
+        raise RuntimeError(f"warm glidein not settled within 300 s: {self.glideins()}")
+
+    def drop_warm(self) -> None:
+        self.grid.run("submit", "condor_rm -const 'GwmsBenchWarm =!= undefined' "
+                                ">/dev/null 2>&1; true", user=USER, check=False)
+        self.warm = {}
+
+    def warm_alive(self) -> bool:
+        gl = self.glideins()
+        return all(set(v) <= set(gl[k]) for k, v in self.warm.items())
 
     # ------------------------------------------------------------------ floor
 
@@ -327,7 +355,7 @@ class Bench:
                            "cat > tokens.d/glidein; chmod 600 tokens.d/glidein",
                   stdin=tok + "\n")
             g.run("slurm", f"cat > {local}/condor_config; chown -R {FLOOR_USER} {local}",
-                  stdin=FLOOR_CONFIG.format(local=local, name=name))
+                  stdin=floor_config(local, "cm.dns.podman", name))
             sub = FIGURE_SUB.replace(f'TARGET.GLIDEIN_Entry_Name =?= "{ENTRY}"',
                                      f'TARGET.BENCH_NAME =?= "{name}"')
             g.run("submit", "cat > /tmp/bench-floor.sub", user=USER, stdin=sub)
@@ -362,10 +390,12 @@ loop([("job_running", running)])
         g = self.grid
         g.run("submit", "cat > /tmp/bench-i2r.sub", user=USER, stdin=FIGURE_SUB)
         limit = str(self.timeout)
-        cm = self.popen("cm", POLLER_CM, limit, ENTRY)
-        slurm = self.popen("slurm", POLLER_SLURM, limit, ENTRY)
+        skip = json.dumps({"startds": [], "clusters": [], "slurm": [], **self.warm})
+        cm = self.popen("cm", POLLER_CM, limit, ENTRY, skip)
+        slurm = self.popen("slurm", POLLER_SLURM, limit, ENTRY, skip)
         self.ready(cm, "cm")
         self.ready(slurm, "slurm")
+        gridmanagers = self.gridmanagers()
         cmd = ["podman", "exec", "-i", "--user", USER, "--workdir", "/tmp",
                g.container("submit"), "python3", "-c", POLLER_SUBMIT, limit,
                "/tmp/bench-i2r.sub"]
@@ -375,6 +405,7 @@ loop([("job_running", running)])
         ev: dict[str, float] = {}
         for p in (sub, cm, slurm):
             ev.update(self.result(p))
+        ev["gridmanagers"] = gridmanagers
         return ev
 
 
@@ -399,6 +430,11 @@ def main() -> int:
                         help="seconds to wait for one figure run")
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--skip-figure", action="store_true")
+    parser.add_argument("--case", choices=("cold", "warm"), default="cold",
+                        help="cold: no glidein anywhere before each run, so the factory "
+                        "schedd starts a gridmanager for the glidein; warm: another glidein "
+                        "of the factory is busy at the Slurm site all along (its job keeps "
+                        "the gridmanager and blahp running), as in a factory with work")
     args = parser.parse_args()
     grid = E2EGrid(os.environ.get("GWMS_E2E_PREFIX", "gwms-e2e-"))
     bench = Bench(grid, args.runs, args.timeout)
@@ -416,7 +452,12 @@ def main() -> int:
     print("slurm (factory schedd): " + ", ".join(
         f"{k}={grid.out('slurm', f'condor_config_val {k} 2>/dev/null || echo unset')}"
         for k in ("GRIDMANAGER_CONTACT_SCHEDD_DELAY", "GRIDMANAGER_JOB_PROBE_INTERVAL",
-                  "INFN_JOB_POLL_INTERVAL", "SCHEDD_INTERVAL")))
+                  "INFN_JOB_POLL_INTERVAL", "SCHEDD_INTERVAL", "SCHEDD_MIN_INTERVAL")))
+    for host, unit in (("cm", "gwms-frontend"), ("slurm", "gwms-factory")):
+        cmd = grid.out(host, f"systemctl show -p ExecStart --value {unit} | tr ' ;' '\\n\\n' "
+                             "| grep -A1 -- --wake-poll | tail -1 || true")
+        print(f"{unit}: --wake-poll {cmd or 'default'}")
+    print(f"case: {args.case}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     bench.clean()
     floor = None
     if not args.skip_floor:
@@ -431,7 +472,12 @@ def main() -> int:
               "(medians: Slurm + pilot floor + negotiation)")
     totals: list[float] = []
     seg: dict[str, list[float]] = {name: [] for name, _, _ in SEGMENTS}
+    if args.case == "warm" and not args.skip_figure:
+        bench.make_warm()
     for n in range(0 if args.skip_figure else args.runs):
+        if bench.warm and not bench.warm_alive():
+            print("the warm glidein is gone: a new one")
+            bench.make_warm()
         bench.clean()
         ev = bench.figure_run()
         if "job_running" not in ev:
@@ -449,7 +495,9 @@ def main() -> int:
         fc = ev.get("frontend_cycle")
         extra = f" (frontend cycle started +{fc - t0:.1f})" if fc else ""
         when = time.strftime("%H:%M:%S", time.localtime(t0)) + f"{t0 % 1:.1f}"[1:]
-        print(f"run {n} (submitted {when}): {total:.1f} s: " + ", ".join(parts_s) + extra)
+        print(f"run {n} (submitted {when}; gridmanagers running {ev['gridmanagers']}): "
+              f"{total:.1f} s: " + ", ".join(parts_s) + extra)
+    bench.drop_warm()
     bench.clean()
     print("median of each segment:")
     for name, _, _ in SEGMENTS:
@@ -459,6 +507,8 @@ def main() -> int:
     print(f"figure (median of {len(totals)}): {fig:.2f} s")
     if floor:
         print(f"ratio figure / floor: {fig / floor:.2f} (bar 1.5)")
+    print(f"case {args.case}; load average at the end "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

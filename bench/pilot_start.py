@@ -34,46 +34,9 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT_DIR / "tests" / "glidein"))
 
 import glidein_pool as gp  # noqa: E402
+from floor_condor import floor_config  # noqa: E402
 
 from gwms_core import staging  # noqa: E402
-
-FLOOR_CONFIG = """\
-LOCAL_DIR = {local}
-LOG = $(LOCAL_DIR)/log
-SPOOL = $(LOCAL_DIR)/spool
-EXECUTE = $(LOCAL_DIR)/execute
-LOCK = $(LOCAL_DIR)/lock
-RUN = $(LOCAL_DIR)/run
-RELEASE_DIR = /usr
-LIBEXEC = /usr/libexec/condor
-LOCAL_CONFIG_FILE =
-LOCAL_CONFIG_DIR =
-CONDOR_HOST = {collector}
-COLLECTOR_HOST = $(CONDOR_HOST)
-DAEMON_LIST = MASTER, STARTD
-MASTER_NAME = {name}
-STARTD_NAME = {name}
-USE_SHARED_PORT = false
-SEC_TOKEN_DIRECTORY = $(LOCAL_DIR)/tokens.d
-SEC_DEFAULT_AUTHENTICATION = REQUIRED
-SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS
-SEC_CLIENT_AUTHENTICATION_METHODS = IDTOKENS
-SEC_DEFAULT_INTEGRITY = REQUIRED
-SEC_DEFAULT_ENCRYPTION = REQUIRED
-SEC_USE_FAMILY_SESSION = False
-ALLOW_READ = *
-ALLOW_WRITE = *
-ALLOW_DAEMON = *
-MOUNT_UNDER_SCRATCH =
-USE_PID_NAMESPACES = false
-NUM_CPUS = 1
-MEMORY = 512
-NUM_SLOTS_TYPE_1 = 1
-SLOT_TYPE_1 = cpus=100%, memory=100%
-SLOT_TYPE_1_PARTITIONABLE = true
-BENCH_NAME = "{name}"
-STARTD_ATTRS = $(STARTD_ATTRS) BENCH_NAME
-"""
 
 
 def as_glide(root: Path, *args: str, env: dict[str, str]) -> list[str]:
@@ -103,12 +66,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def floor_run(pool: gp.Pool, base: Path, token: Path, n: int) -> float:
     local = base / f"floor-{n}"
-    for sub in ("log", "spool", "execute", "lock", "run", "tokens.d"):
+    for sub in ("log", "spool", "execute", "lock", "run", "tokens.d", "passwords.d"):
         (local / sub).mkdir(parents=True)
     shutil.copy(token, local / "tokens.d" / "glidein")
     name = f"floor_{os.getpid()}_{n}"
-    (local / "condor_config").write_text(FLOOR_CONFIG.format(
-        local=pool.inside(local), collector=pool.collector, name=name))
+    (local / "condor_config").write_text(floor_config(pool.inside(local), pool.collector, name))
     subprocess.run(["chown", "-R", f"{gp.GLIDE_UID}:{gp.GLIDE_UID}", str(local)], check=True)
     os.chmod(local / "tokens.d" / "glidein", 0o600)
     env = {"PATH": gp.PATH, "CONDOR_CONFIG": pool.inside(local / "condor_config")}
