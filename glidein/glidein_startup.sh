@@ -17,6 +17,7 @@
 #   <work>/condor/condor_config
 # Advertises (startd ClassAd): every attribute of glidein.attrs, including
 #   GLIDEIN_Factory GLIDEIN_Entry_Name GLIDEIN_Client GLIDECLIENT_Group GLIDEIN_Site
+#   GLIDEIN_Schedd GLIDEIN_ClusterId GLIDEIN_ProcId GLIDEIN_CredentialIdentifier
 #   GLIDEIN_Id GLIDEIN_CPUS GLIDEIN_MEMORY GLIDEIN_GPUS ..., and GLIDEIN_ToRetire,
 #   GLIDEIN_ToDie, GLIDEIN_BLACKHOLE, IS_GLIDEIN (docs/glidein.md has the full list)
 # Exit codes:
@@ -149,6 +150,11 @@ gwms_main_identity() {
   [[ -n $GWMS_OPT_FRONTEND ]] && gwms_attr_set GLIDEIN_Client "$GWMS_OPT_FRONTEND"
   [[ -n $GWMS_OPT_GROUP ]] && gwms_attr_set GLIDECLIENT_Group "$GWMS_OPT_GROUP"
   [[ -n $GWMS_OPT_SITE ]] && gwms_attr_set GLIDEIN_Site "$GWMS_OPT_SITE"
+  [[ -n $GWMS_OPT_SCHEDD ]] && gwms_attr_set GLIDEIN_Schedd "$GWMS_OPT_SCHEDD"
+  [[ -n $GWMS_OPT_CLUSTER ]] && gwms_attr_set GLIDEIN_ClusterId "$GWMS_OPT_CLUSTER"
+  [[ -n $GWMS_OPT_PROC ]] && gwms_attr_set GLIDEIN_ProcId "$GWMS_OPT_PROC"
+  [[ -n $GWMS_OPT_CREDENTIAL_ID ]] &&
+    gwms_attr_set GLIDEIN_CredentialIdentifier "$GWMS_OPT_CREDENTIAL_ID"
   [[ -n $GWMS_OPT_COLLECTOR ]] && gwms_attr_set GLIDEIN_Collector "$GWMS_OPT_COLLECTOR"
   [[ -n $GWMS_OPT_WALLTIME ]] && gwms_attr_set GLIDEIN_Max_Walltime "$GWMS_OPT_WALLTIME"
   gwms_log_attrs "glidein identity" "factory=$GWMS_OPT_FACTORY" "entry=$GWMS_OPT_ENTRY" \

@@ -67,3 +67,11 @@ ENV_DISABLE_PLUGINS = "GWMS_DISABLE_PLUGINS"
 ENV_NO_EXTERNAL_PLUGINS = "GWMS_NO_EXTERNAL_PLUGINS"
 #: Entry-point group third-party plugin distributions register in.
 ENTRY_POINT_GROUP = "gwms"
+
+#: Frontend: glideins that joined the pool (startd ``DaemonStartTime``) at most this many
+#: seconds ago are listed in each request ad's ``GlideinsInPool`` so the factory never
+#: removes them as "waiting" while its queue still shows them idle (the queue's
+#: ``JobStatus`` lags the site by the blahp and gridmanager poll intervals, about 1-5 min).
+GLIDEINS_IN_POOL_WINDOW_SECONDS = 900
+#: Frontend: at most this many glideins listed per request ad (newest joins kept).
+GLIDEINS_IN_POOL_MAX = 500

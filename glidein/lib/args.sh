@@ -22,6 +22,12 @@ Identity (advertised, and used in log records):
   --group NAME              frontend group          (GLIDECLIENT_Group)
   --site NAME               site name               (GLIDEIN_Site)
   --glidein-id ID           unique id of this glidein (GLIDEIN_Id; default: host-pid-time)
+Factory job (advertised; the frontend reports glideins in the pool by these):
+  --schedd NAME             factory schedd's Name (GLIDEIN_Schedd)
+  --cluster N               the glidein's ClusterId in the factory queue (GLIDEIN_ClusterId)
+  --proc N                  the glidein's ProcId in the factory queue (GLIDEIN_ProcId)
+  --credential-id ID        the factory's GlideinCredentialIdentifier of this glidein
+                            (GLIDEIN_CredentialIdentifier)
 Pool:
   --collector HOST[:PORT]   collector the startd reports to (CONDOR_HOST)
   --token-file FILE         IDTOKEN the startd authenticates with (copied, mode 600)
@@ -75,6 +81,10 @@ gwms_args_parse() {
   GWMS_OPT_GROUP=
   GWMS_OPT_SITE=
   GWMS_OPT_GLIDEIN_ID=
+  GWMS_OPT_SCHEDD=
+  GWMS_OPT_CLUSTER=
+  GWMS_OPT_PROC=
+  GWMS_OPT_CREDENTIAL_ID=
   GWMS_OPT_COLLECTOR=
   GWMS_OPT_TOKEN_FILE=
   GWMS_OPT_WALLTIME=
@@ -116,7 +126,7 @@ gwms_args_parse() {
         GWMS_OPT_KEEP_WORK_DIR=1
         ;;
       --manifest-url | --manifest-sha256 | --factory | --entry | --frontend | --group | \
-        --site | --glidein-id | --collector | --token-file | --walltime | --log-url | \
+        --site | --glidein-id | --schedd | --cluster | --proc | --credential-id | --collector | --token-file | --walltime | --log-url | \
         --log-token-file | --work-dir | --failure-sleep | --param | --nodes | --launcher)
         gwms_args_need "$opt" "$#" || return 2
         value=$2
@@ -130,6 +140,10 @@ gwms_args_parse() {
           --group) GWMS_OPT_GROUP=$value ;;
           --site) GWMS_OPT_SITE=$value ;;
           --glidein-id) GWMS_OPT_GLIDEIN_ID=$value ;;
+          --schedd) GWMS_OPT_SCHEDD=$value ;;
+          --cluster) GWMS_OPT_CLUSTER=$value ;;
+          --proc) GWMS_OPT_PROC=$value ;;
+          --credential-id) GWMS_OPT_CREDENTIAL_ID=$value ;;
           --collector) GWMS_OPT_COLLECTOR=$value ;;
           --token-file) GWMS_OPT_TOKEN_FILE=$value ;;
           --walltime) GWMS_OPT_WALLTIME=$value ;;
@@ -167,6 +181,14 @@ gwms_args_parse() {
     printf 'glidein_startup.sh: --walltime must be a number of seconds\n' >&2
     return 2
   fi
+  local idopt
+  for idopt in cluster proc; do
+    value=GWMS_OPT_${idopt^^}
+    if [[ -n ${!value} ]] && ! gwms_args_is_uint "${!value}"; then
+      printf 'glidein_startup.sh: --%s must be a whole number\n' "$idopt" >&2
+      return 2
+    fi
+  done
   if ! gwms_args_is_uint "$GWMS_OPT_FAILURE_SLEEP"; then
     printf 'glidein_startup.sh: --failure-sleep must be a number of seconds\n' >&2
     return 2

@@ -178,11 +178,17 @@ def entry_glidein_params(entry: Entry) -> dict[str, str]:
 
 def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url: str,
                       manifest_sha256: str, collector: str = "",
-                      extra: Mapping[str, str] | None = None, token_file: str = "") -> str:
+                      extra: Mapping[str, str] | None = None, token_file: str = "",
+                      schedd: str = "") -> str:
     """The glidein's command line (``glidein_startup.sh`` options), as HTCondor ``arguments``.
 
     The frontend and group come from the client name ``frontend.group`` when it has that
-    form; request parameters (``GlideinParam*``) become ``--param KEY=VALUE``.
+    form; request parameters (``GlideinParam*``) become ``--param KEY=VALUE``. The glidein
+    learns its factory job: ``--schedd`` (the factory schedd's ``Name``, when known),
+    ``--cluster $(Cluster) --proc $(Process)`` (expanded by the schedd at submission) and
+    ``--credential-id``; it advertises them as ``GLIDEIN_Schedd``, ``GLIDEIN_ClusterId``,
+    ``GLIDEIN_ProcId`` and ``GLIDEIN_CredentialIdentifier``, which is how the frontend
+    names it in ``GlideinsInPool``.
     """
     frontend, _, group = request.client.partition(".")
     args = ["--manifest-url", manifest_url, "--manifest-sha256", manifest_sha256,
@@ -190,6 +196,10 @@ def glidein_arguments(entry: Entry, request: Request, factory: str, manifest_url
             "--site", entry.site, "--walltime", str(entry.walltime_s)]
     if group:
         args += ["--group", group]
+    if schedd:
+        args += ["--schedd", schedd]
+    args += ["--cluster", "$(Cluster)", "--proc", "$(Process)",
+             "--credential-id", request.credential]
     if collector:
         args += ["--collector", collector]
     if token_file:

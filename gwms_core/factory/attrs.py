@@ -38,9 +38,9 @@ TAGS = (FACTORY, GLIDEIN_NAME, ENTRY, CLIENT, FRONTEND, REQUEST, SUBMISSION)
 
 # --------------------------------------------------------------- HTCondor job attributes read
 JOB_ATTRS = (
-    "ClusterId", "ProcId", "JobStatus", "GridJobId", "GridJobStatus", "EnteredCurrentStatus",
-    "QDate", "HoldReasonCode", "HoldReasonSubCode", "NumHolds", "NumSystemHolds",
-    "LastHoldReason", *TAGS, RELEASES, CREDENTIAL,
+    "ClusterId", "ProcId", "GlobalJobId", "JobStatus", "GridJobId", "GridJobStatus",
+    "EnteredCurrentStatus", "QDate", "HoldReasonCode", "HoldReasonSubCode", "NumHolds",
+    "NumSystemHolds", "LastHoldReason", *TAGS, RELEASES, CREDENTIAL,
 )
 
 # --------------------------------------------------------------- entry ad (MyType glidefactory)
@@ -65,3 +65,18 @@ AUTH_IDENTITY = "AuthenticatedIdentity"
 ENC_PARAM_PREFIX = "GlideinEncParam"
 #: Prefix of clear request parameters.
 PARAM_PREFIX = "GlideinParam"
+#: Glideins of this request's (factory, entry, client, credential) that recently joined
+#: the frontend's pool: ``"schedd#cluster.proc,..."`` (:mod:`gwms_core.factory.inpool`).
+#: The factory never removes a listed glidein as waiting. New; no GlideinWMS counterpart.
+IN_POOL = "GlideinsInPool"
+#: How many glideins the frontend left out of :data:`IN_POOL` (over its cap).
+IN_POOL_DROPPED = "GlideinsInPoolDropped"
+
+# --------------------------------------------------------------- glidein startd ad
+#: The factory schedd's ``Name``, and the glidein's ``ClusterId``/``ProcId`` there: the
+#: glidein's ``--schedd``/``--cluster``/``--proc`` options. GlideinWMS: same names.
+GLIDEIN_SCHEDD = "GLIDEIN_Schedd"
+GLIDEIN_CLUSTER = "GLIDEIN_ClusterId"
+GLIDEIN_PROC = "GLIDEIN_ProcId"
+#: The glidein's ``GlideinCredentialIdentifier`` (``--credential-id``).
+GLIDEIN_CREDENTIAL = "GLIDEIN_CredentialIdentifier"

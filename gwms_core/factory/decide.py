@@ -2,6 +2,8 @@
 
 One entry at a time, :func:`plan_entry` decides, in this order:
 
+0. waiting glideins that a request lists in ``GlideinsInPool`` (:func:`apply_in_pool`)
+   count as running from here on: the site started them, the queue has not caught up;
 1. held glideins (:func:`held_action`): release when the hold is recoverable and the
    backoff has passed, remove when unrecoverable or released too often, wait otherwise;
 2. waiting glideins older than the idle lifetime: remove;
@@ -24,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from gwms_core.entries import EntryLimits
+from gwms_core.factory.inpool import listed
 from gwms_core.factory.model import (
     HOLD_BY_USER,
     Counts,
@@ -270,6 +273,33 @@ def plan_submission(
 # --------------------------------------------------------------------------- one entry
 
 
+def apply_in_pool(glideins: Sequence[Glidein], requests: Sequence[Request]) -> list[Glidein]:
+    """The glideins, each waiting one (unsubmitted or idle) that its own request lists in
+    ``GlideinsInPool`` counted as running.
+
+    The factory queue's ``JobStatus`` lags the site by the blahp and gridmanager poll
+    intervals; a glidein the frontend saw join its pool has started, whatever the queue
+    says. Counting it as running (not just sparing it) keeps the arithmetic right: it is
+    not removed as excess waiting (``WAIT``, ``IDLE``, idle lifetime), it does not hold
+    back a submission the request asks for, and it still counts in every total. Only
+    ``ALL`` may remove it, as any running glidein. Only the request of the glidein's own
+    (frontend identity, client, credential) can vouch for it; held, removed and
+    completed glideins are left as they are. A request without the attribute changes
+    nothing.
+    """
+    lists = {r.client_key: r.in_pool for r in requests if r.in_pool}
+    if not lists:
+        return list(glideins)
+    out: list[Glidein] = []
+    for g in glideins:
+        refs = lists.get(g.client_key)
+        if (refs and g.state in (GlideinState.UNSUBMITTED, GlideinState.IDLE)
+                and listed(refs, g.schedd, g.job_id)):
+            g = replace(g, state=GlideinState.RUNNING)
+        out.append(g)
+    return out
+
+
 def _without(glideins: Iterable[Glidein], gone: set[str]) -> list[Glidein]:
     return [g for g in glideins if g.job_id not in gone]
 
@@ -297,6 +327,7 @@ def plan_entry(
     removes: list[JobAction] = []
     releases: list[JobAction] = []
     gone: set[str] = set()
+    glideins = apply_in_pool(glideins, requests)
     for g in glideins:
         if g.state is not GlideinState.HELD:
             continue

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from gwms_core.entries import Entry
 from gwms_core.factory import attrs as A
 from gwms_core.factory.decide import merge_requests
+from gwms_core.factory.inpool import parse_in_pool
 from gwms_core.factory.model import RemovalLevel, Request
 from gwms_core.types import CredentialError
 
@@ -212,6 +213,7 @@ def read_requests(
             remove=RemovalLevel.parse(ad.get(A.REQ_REMOVE, "NO")),
             margin=max(0, _int(ad, A.REQ_REMOVE_MARGIN) or 0),
             name=str(ad.get(A.REQ_NAME) or ""), params=params, credential=cred,
+            in_pool=parse_in_pool(ad.get(A.IN_POOL)),
         ))
         if clear:
             secrets[(entry_name, identity, client, cred)] = dict(clear)

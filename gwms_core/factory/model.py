@@ -13,6 +13,7 @@ from typing import Any
 
 from gwms_core import defaults
 from gwms_core.factory import attrs as A
+from gwms_core.factory.inpool import JobRef, schedd_of
 
 #: HTCondor ``JobStatus`` values.
 JOB_IDLE = 1
@@ -85,6 +86,8 @@ class Glidein:
     #: ``GlideinCredentialIdentifier`` (:data:`~gwms_core.factory.attrs.DEFAULT_CREDENTIAL`
     #: when the job has none).
     credential: str = A.DEFAULT_CREDENTIAL
+    #: The schedd's ``Name``, from ``GlobalJobId`` ("" when the ad has none).
+    schedd: str = ""
 
     @property
     def client_key(self) -> tuple[str, str, str]:
@@ -120,6 +123,7 @@ class Glidein:
             releases=num(A.RELEASES),
             submission=text(A.SUBMISSION),
             credential=text(A.CREDENTIAL) or A.DEFAULT_CREDENTIAL,
+            schedd=schedd_of(text("GlobalJobId")),
         )
 
 
@@ -207,6 +211,10 @@ class Request:
     #: ``GlideinCredentialIdentifier`` of the request ad (the default id when absent);
     #: tagged on its glideins. One client may send one request per credential.
     credential: str = A.DEFAULT_CREDENTIAL
+    #: ``GlideinsInPool``: (schedd, ``"cluster.proc"``) of this client's glideins that
+    #: joined the frontend's pool; None when the ad has no such attribute (an older
+    #: frontend). A listed glidein counts as running (never removed below ``ALL``).
+    in_pool: frozenset[JobRef] | None = None
 
     @property
     def client_key(self) -> tuple[str, str, str]:

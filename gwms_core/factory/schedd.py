@@ -89,11 +89,14 @@ class FactorySchedd:
     """The factory's schedd, seen through this factory's tags."""
 
     def __init__(self, schedd: Any, factory: str, glidein: str,
-                 locate: Callable[[], Any] | None = None) -> None:
+                 locate: Callable[[], Any] | None = None, name: str = "") -> None:
         """:param schedd: an ``htcondor2.Schedd``.
         :param locate: returns a freshly located ``htcondor2.Schedd``; without it a
-            communication error is raised as is (no re-location, no retry)."""
+            communication error is raised as is (no re-location, no retry).
+        :param name: the schedd's ``Name`` (the head of its jobs' ``GlobalJobId``), passed
+            to glideins as ``--schedd``; "" when unknown."""
         self.schedd = schedd
+        self.name = name
         self.factory = factory
         self.glidein = glidein
         self.constraint = glidein_constraint(factory, glidein)
@@ -139,6 +142,8 @@ class FactorySchedd:
                 collector: str | None = None) -> FactorySchedd:
         """Locate the schedd: by ``name`` through ``collector``; without a name, the local
         schedd (HTCondor's configuration on this host)."""
+        found = {"name": name or ""}
+
         def locate() -> Any:
             h = _htcondor()
             if name:
@@ -146,10 +151,14 @@ class FactorySchedd:
                 ad = coll.locate(h.DaemonType.Schedd, name)
                 if ad is None:  # Schedd(None) would quietly pick the local schedd
                     raise OSError(f"schedd {name!r} not in the collector")
-                return h.Schedd(ad)
-            return h.Schedd()
+            else:
+                # What Schedd() does without an argument; the ad also gives the Name.
+                ad = h.Collector().locate(h.DaemonType.Schedd)
+            found["name"] = str(ad.get("Name") or found["name"])
+            return h.Schedd(ad)
 
-        return cls(locate(), factory, glidein, locate=locate)
+        schedd = locate()
+        return cls(schedd, factory, glidein, locate=locate, name=found["name"])
 
     def glideins(self) -> list[Glidein]:
         """Every glidein of this factory in the queue."""

@@ -354,7 +354,8 @@ class Factory:
             files, request.params.get("SubmitCredentialMethod", ""))
         arguments = ADS.glidein_arguments(entry, request, self.cfg.name, url, digest,
                                           token_file=token_file,
-                                          extra=ADS.entry_glidein_params(entry))
+                                          extra=ADS.entry_glidein_params(entry),
+                                          schedd=str(getattr(self.schedd, "name", "") or ""))
         plugin_attrs = self.registry.submit_attributes(entry, request.frontend)
         return ADS.submit_description(
             entry, reg.handler, options, request, factory=self.cfg.name,
