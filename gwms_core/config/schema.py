@@ -302,6 +302,22 @@ def frontend_schema(registry: PluginRegistry) -> dict[str, Any]:
                                  "description": "Authenticated identity of the factory."},
             "cycle_seconds": {"type": "integer", "minimum": 1,
                               "default": defaults.CYCLE_SECONDS},
+            "glideins_in_pool": {
+                "type": "object", "additionalProperties": False,
+                "description": "GlideinsInPool: glideins that recently joined the pool, "
+                               "listed in each request so the factory never removes them "
+                               "as waiting while its queue lags the site.",
+                "properties": {
+                    "window_s": {**_POS_INT,
+                                 "default": defaults.GLIDEINS_IN_POOL_WINDOW_SECONDS,
+                                 "description": "List startds started at most this many "
+                                                "seconds ago (well above the factory's "
+                                                "blahp/gridmanager poll intervals)."},
+                    "max": {**_POS_INT, "default": defaults.GLIDEINS_IN_POOL_MAX,
+                            "description": "Most glideins listed per request ad (the "
+                                           "newest); 0 sends no list."},
+                },
+            },
             "plugins": _PLUGINS,
             "user_pools": {
                 "type": "array",

@@ -45,7 +45,9 @@ JOB_BASE_ATTRS = ("ClusterId", "ProcId", "JobStatus", "EnteredCurrentStatus",
 #: Startd attributes read from glideins in the user pool.
 GLIDEIN_ATTRS = ("Name", "GLIDEIN_Entry_Name", "GLIDEIN_Factory", "GLIDEIN_Client",
                  "SlotType", "PartitionableSlot", "Cpus", "Memory", "TotalSlotCpus",
-                 "TotalSlotMemory", "GPUs", "TotalSlotGPUs", "State", "Activity")
+                 "TotalSlotMemory", "GPUs", "TotalSlotGPUs", "State", "Activity",
+                 "GLIDECLIENT_Group", "DaemonStartTime", A.GLIDEIN_SCHEDD, A.GLIDEIN_CLUSTER,
+                 A.GLIDEIN_PROC, A.GLIDEIN_CREDENTIAL)
 #: A schedd at or above this fraction of MaxJobsRunning is overloaded.
 OVERLOAD_FRACTION = 0.95
 
@@ -225,6 +227,31 @@ def _request_ad(settings: FrontendSettings, group: GroupSettings, client: str,
     ad.update({f"{A.PARAM_PREFIX}{k}": v for k, v in settings.container_params.items()})
     ad.update(cred_params)
     return ad
+
+
+def add_in_pool(ad: dict[str, Any], startd_ads: Sequence[Mapping[str, Any]],
+                entry_ads: Sequence[Mapping[str, Any]], settings: FrontendSettings,
+                now: float) -> None:
+    """Add ``GlideinsInPool`` (and ``GlideinsInPoolDropped`` when the cap cut the list)
+    to one request ad, from the user pool's startd ads (pure;
+    :func:`gwms_core.frontend.inpool.select_in_pool`). Nothing when the cap is 0 or the
+    ad's entry is not among ``entry_ads``."""
+    from gwms_core.frontend.inpool import InPoolKey, select_in_pool
+
+    if settings.in_pool_max <= 0:
+        return
+    entry = next((e for e in entry_ads if e.get("Name") == ad.get(A.REQ_NAME)), None)
+    if entry is None:
+        return
+    key = InPoolKey(factory=str(entry.get("FactoryName", "")),
+                    entry=str(entry.get("EntryName", "")),
+                    frontend=settings.name, group=str(ad.get(A.GROUP_NAME, "")),
+                    credential=str(ad.get(A.CREDENTIAL, A.DEFAULT_CREDENTIAL)))
+    found = select_in_pool(startd_ads, key, now, settings.in_pool_window_s,
+                           settings.in_pool_max)
+    ad[A.IN_POOL] = found.value
+    if found.dropped:
+        ad[A.IN_POOL_DROPPED] = found.dropped
 
 
 # --------------------------------------------------------------------------- edges
@@ -507,6 +534,7 @@ class Frontend:
                 for ad in request_ads(self.settings, group, decision, by_name,
                                       pool.collector, self.params):
                     ad[CYCLE_STARTED] = round(now, 3)
+                    add_in_pool(ad, glidein_ads, entry_ads, self.settings, now)
                     ads.append(ad)
         if not pools_ok and not ads:
             return self._keep_last_good(result)

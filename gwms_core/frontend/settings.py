@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gwms_core import defaults
 from gwms_core.frontend.matchexpr import MatchExpression
 from gwms_core.frontend.model import (
     EntryLimits,
@@ -57,6 +58,11 @@ class FrontendSettings:
     #: ``GlideinParam<name>``): see :func:`gwms_core.containers.glidein_params`.
     container_params: Mapping[str, str] = field(default_factory=dict)
     factory_identity: str = ""
+    #: ``glideins_in_pool.window_s``: glideins whose startd started at most this many
+    #: seconds ago are listed in ``GlideinsInPool`` (:mod:`gwms_core.frontend.inpool`).
+    in_pool_window_s: int = defaults.GLIDEINS_IN_POOL_WINDOW_SECONDS
+    #: ``glideins_in_pool.max``: most glideins listed per request ad; 0 disables the list.
+    in_pool_max: int = defaults.GLIDEINS_IN_POOL_MAX
 
 
 def _entry_limits(group: Mapping[str, Any]) -> EntryLimits:
@@ -128,6 +134,7 @@ def settings_from_config(data: Mapping[str, Any]) -> FrontendSettings:
         UserPool(p["collector"], tuple(p.get("schedds", ())), p["job_query"])
         for p in data["user_pools"]
     )
+    in_pool = data.get("glideins_in_pool") or {}
     container = data.get("container")
     container_params: dict[str, str] = {}
     if container is not None:
@@ -144,4 +151,6 @@ def settings_from_config(data: Mapping[str, Any]) -> FrontendSettings:
         factory_identity=data.get("factory_identity", ""),
         container_policy=str((container or {}).get("policy", "optional")),
         container_params=container_params,
+        in_pool_window_s=int(in_pool.get("window_s", defaults.GLIDEINS_IN_POOL_WINDOW_SECONDS)),
+        in_pool_max=int(in_pool.get("max", defaults.GLIDEINS_IN_POOL_MAX)),
     )
