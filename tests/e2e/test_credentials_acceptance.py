@@ -4,10 +4,11 @@ tagged with its credential, and the user jobs run on them.
 
 The deployed frontend (``gwms-frontend`` on cm) runs for this test with its one
 ``idtokens`` credential twice, as ``pilot`` (weight 2) and ``prod`` (weight 1): both mint
-pool tokens from the pool key, so glideins of either join the pool. The group is the
-frontend acceptance test's (site-list match, ramp-up 3, relative_to_queue 1.15, removal
-``ALL`` after ``wait: 1``, 5 s cycles). Configuration restored and the service restarted at
-the end, after the removal level ``ALL`` took the test's glideins away.
+pool tokens from the pool key, so glideins of either join the pool. The group is
+``grid_jobs.SITE_LIST_GROUP`` (site-list match, ramp-up 3, relative_to_queue 1.15,
+removal ``ALL`` after ``wait: 1``), with 5 s cycles. Configuration restored and the
+service restarted at the end, after the removal level ``ALL`` took the test's glideins
+away.
 
 Hand computation, 6 one-core jobs for E2E_Slurm, no glidein yet (docs/frontend.md):
 ReqIdle = floor(6/3) = 2, ReqMax = int(6 * 1.15 + 1) = 7; split 2:1 by largest remainder:
@@ -23,62 +24,30 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
+import grid_jobs as gj
 import pytest
 import yaml
 from e2e_helpers import E2EGrid
 
 pytestmark = [pytest.mark.grid, pytest.mark.slow]
 
-CONFIG = "/var/lib/gwms-frontend/frontend.yaml"
 SLURM, CE = "SLURM_e2e", "CE_e2e"
-CLIENT = "vofrontend.main"
-GROUP = {
-    "match_expr": "stringListMember(glidein.GLIDEIN_Site, job.DESIRED_Sites)",
-    "start_expr": "true",
-    "running_glideins_per_entry": {"max": 50},
-    "idle_glideins_per_entry": {"max": 100, "reserve": 0},
-    "removal": {"type": "ALL", "wait": 1},
-}
+CLIENT = gj.FRONTEND_CLIENT
 EXPECTED = {
     (SLURM, "pilot"): (1, 5), (SLURM, "prod"): (1, 2),
     (CE, "pilot"): (0, 0), (CE, "prod"): (0, 0),
 }
-JOB = """executable = /bin/sleep
-arguments = 30
-request_cpus = 1
-request_memory = 64
-request_disk = 1024
-+DESIRED_Sites = "E2E_Slurm"
-requirements = stringListMember(TARGET.GLIDEIN_Site, MY.DESIRED_Sites)
-+RanAtEntry = "$$(GLIDEIN_Entry_Name:none)"
-log = /tmp/cred-acceptance.log
-queue 6
-"""
-FACTORY_GLIDEINS = ("condor_q -allusers -const " + shlex.quote(
-    f'JobUniverse == 9 && GlideinClient == "{CLIENT}" && JobStatus != 3 && JobStatus != 4')
-    + " -af GlideinCredentialIdentifier 2>/dev/null")
+JOB = gj.site_jobs("cred", 1, "E2E_Slurm", 6, seconds=30, log="/tmp/cred-acceptance.log")
 
 
-def _now(grid: E2EGrid) -> float:
-    return float(grid.out("cm", "date +%s.%N"))
-
-
-def _requests(grid: E2EGrid) -> dict[tuple[str, str], dict[str, Any]]:
-    raw = grid.out("cm", "condor_status -any -json -constraint " + shlex.quote(
-        f'MyType == "glideclient" && ClientName == "{CLIENT}"'))
-    ads = json.loads(raw) if raw else []
-    return {(str(a["ReqName"]).split("@", 1)[0], str(a.get("GlideinCredentialIdentifier"))): a
-            for a in ads}
+def _by_credential(ad: dict[str, Any]) -> tuple[str, str]:
+    return gj.by_entry(ad), str(ad.get("GlideinCredentialIdentifier"))
 
 
 def _factory_glideins(grid: E2EGrid) -> list[str]:
-    return grid.out("slurm", FACTORY_GLIDEINS).split()
-
-
-def _restart_frontend(grid: E2EGrid) -> float:
-    t = _now(grid)
-    grid.run("cm", "systemctl restart gwms-frontend && systemctl is-active -q gwms-frontend")
-    return t
+    """The credential id of each of this client's live glideins in the factory queue."""
+    return gj.factory_glideins(grid, f'GlideinClient == "{CLIENT}"',
+                               attr="GlideinCredentialIdentifier")
 
 
 @pytest.fixture
@@ -86,51 +55,35 @@ def two_credentials(e2e_grid: E2EGrid) -> Iterator[E2EGrid]:
     grid = e2e_grid
     grid.run("cm", "systemctl is-active -q gwms-frontend")
     grid.run("slurm", "systemctl is-active -q gwms-factory")
-    assert grid.out("submit", "condor_q alice -af ClusterId 2>/dev/null | wc -l",
-                    user="alice") == "0", "alice has jobs queued already"
+    assert gj.queued_user_jobs(grid) == 0, "alice has jobs queued already"
     grid.wait_for("no glidein of the client left from before",
                   lambda: not _factory_glideins(grid), timeout=300, interval=5)
-    original = grid.run("cm", f"cat {CONFIG}").stdout
+    original = grid.run("cm", f"cat {gj.FRONTEND_CONFIG}").stdout
     config = yaml.safe_load(original)
     (cred,) = config["credentials"]
     config["credentials"] = [{**cred, "id": "pilot", "weight": 2},
                              {**cred, "id": "prod", "weight": 1}]
     config["cycle_seconds"] = 5
-    config["groups"] = {"main": GROUP}
+    config["groups"] = {"main": gj.SITE_LIST_GROUP}
     try:
-        grid.run("cm", f"cat > {CONFIG} && runuser -u vofrontend -- "
-                 f"/opt/gwms/venv/bin/gwms config validate {CONFIG}",
-                 stdin=yaml.safe_dump(config, sort_keys=False))
-        _restart_frontend(grid)
+        gj.install_frontend_config(grid, config)
+        gj.restart_frontend(grid)
         yield grid
     finally:
-        grid.run("submit", "condor_rm alice >/dev/null 2>&1 || true", user="alice")
+        gj.remove_user_jobs(grid)
         # the test configuration's removal (ALL with no idle job) takes the glideins away
         # while the requests still name the credentials; then the original comes back
         grid.wait_for("the test's glideins gone from the factory queue",
                       lambda: not _factory_glideins(grid), timeout=300, interval=5)
-        grid.run("cm", f"cat > {CONFIG}", stdin=original)
-        _restart_frontend(grid)
-        assert grid.run("cm", f"cat {CONFIG}").stdout == original
+        grid.run("cm", f"cat > {gj.FRONTEND_CONFIG}", stdin=original)
+        gj.restart_frontend(grid)
+        assert grid.run("cm", f"cat {gj.FRONTEND_CONFIG}").stdout == original
 
 
 def test_two_credentials_on_the_grid(two_credentials: E2EGrid) -> None:
     grid = two_credentials
-    grid.run("submit", "cat > /tmp/cred-acceptance.sub && condor_submit -terse "
-             "/tmp/cred-acceptance.sub", user="alice", stdin=JOB)
-    t = _now(grid)
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def fresh() -> bool:
-        ads = _requests(grid)
-        if set(EXPECTED) <= set(ads) and all(ads[k]["GwmsCycleStarted"] > t
-                                             for k in EXPECTED):
-            first.update(ads)
-            return True
-        return False
-
-    grid.wait_for("request ads of a cycle after the submission", fresh, timeout=120,
-                  interval=1)
+    gj.submit_jobs(grid, JOB, "cred-acceptance")
+    first = gj.requests_after(grid, gj.now(grid), EXPECTED, _by_credential)
     seen = {k: (first[k]["ReqIdleGlideins"], first[k]["ReqMaxGlideins"]) for k in EXPECTED}
     print("observed (ReqIdle, ReqMax):", seen)
     assert set(first) == set(EXPECTED)  # no default-id ad beside the credentials' ads

@@ -32,24 +32,15 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
+import grid_jobs as gj
 import pytest
 import yaml
 from e2e_helpers import E2EGrid
 
 pytestmark = [pytest.mark.grid, pytest.mark.slow]
 
-CONFIG = "/var/lib/gwms-frontend/frontend.yaml"
 METRICS = "http://127.0.0.1:9120/metrics"
 SLURM, CE = "SLURM_e2e", "CE_e2e"
-MACRO = "$$"
-
-TEST_GROUP = {
-    "match_expr": "stringListMember(glidein.GLIDEIN_Site, job.DESIRED_Sites)",
-    "start_expr": "true",
-    "running_glideins_per_entry": {"max": 50},
-    "idle_glideins_per_entry": {"max": 100, "reserve": 0},
-    "removal": {"type": "ALL", "wait": 1},
-}
 
 # Four kinds of idle jobs (all submitted by alice to the user schedd on submit):
 #   A: 7 jobs, 1 core, site E2E_Slurm          -> SLURM only (k = 1)
@@ -72,18 +63,7 @@ EXPECTED = {
 
 
 def _job(name: str, cpus: int, sites: str, n: int, seconds: int = 600) -> str:
-    return f"""executable = /bin/sleep
-arguments = {seconds}
-request_cpus = {cpus}
-request_memory = 64
-request_disk = 1024
-+DESIRED_Sites = "{sites}"
-+GwmsTestKind = "{name}"
-requirements = stringListMember(TARGET.GLIDEIN_Site, MY.DESIRED_Sites)
-+RanAtEntry = "{MACRO}(GLIDEIN_Entry_Name:none)"
-log = /tmp/fe-acceptance.log
-queue {n}
-"""
+    return gj.site_jobs(name, cpus, sites, n, seconds=seconds, log="/tmp/fe-acceptance.log")
 
 
 class Frontend:
@@ -93,30 +73,15 @@ class Frontend:
         self.grid = grid
 
     def now(self) -> float:
-        return float(self.grid.out("cm", "date +%s.%N"))
+        return gj.now(self.grid)
 
     def requests(self) -> dict[str, dict[str, Any]]:
         """The group's request ads by short entry name."""
-        raw = self.grid.out("cm", "condor_status -any -json -constraint "
-                            + shlex.quote('MyType == "glideclient" && '
-                                          'ClientName == "vofrontend.main"'))
-        ads = json.loads(raw) if raw else []
-        return {str(ad["ReqName"]).split("@", 1)[0]: ad for ad in ads}
+        return {gj.by_entry(ad): ad for ad in gj.request_ads(self.grid)}
 
     def requests_after(self, t: float, timeout: float = 120) -> dict[str, dict[str, Any]]:
         """The first request ads (of both entries) made by a cycle that started after t."""
-        found: dict[str, dict[str, Any]] = {}
-
-        def fresh() -> bool:
-            ads = self.requests()
-            if all(ads.get(e, {}).get("GwmsCycleStarted", 0) > t for e in (SLURM, CE)):
-                found.update(ads)
-                return True
-            return False
-
-        self.grid.wait_for(f"request ads of a cycle after {t:.1f}", fresh, timeout=timeout,
-                           interval=1)
-        return found
+        return gj.requests_after(self.grid, t, (SLURM, CE), gj.by_entry, timeout=timeout)
 
     def metrics(self) -> dict[str, float]:
         text = self.grid.out("cm", "python3 -c " + shlex.quote(
@@ -143,34 +108,15 @@ class Frontend:
 
     def submit(self, description: str) -> float:
         """Submit as alice; return the time (cm's clock) just after condor_submit returned."""
-        self.grid.run("submit", "cat > /tmp/fe-acceptance.sub && condor_submit -terse "
-                      "/tmp/fe-acceptance.sub", user="alice", stdin=description)
+        gj.submit_jobs(self.grid, description, "fe-acceptance")
         return self.now()
 
     def remove_jobs(self) -> float:
-        self.grid.run("submit", "condor_rm alice >/dev/null 2>&1 || true", user="alice")
+        gj.remove_user_jobs(self.grid)
         return self.now()
 
-    def queued(self) -> int:
-        out = self.grid.out("submit", "condor_q alice -af ClusterId 2>/dev/null | wc -l",
-                            user="alice")
-        return int(out or 0)
-
     def glideins_gone(self) -> bool:
-        pool = self.grid.out("cm", "condor_status -const '!isUndefined(GLIDEIN_Entry_Name)' "
-                             "-af Name 2>/dev/null | wc -l")
-        factory = self.grid.out("slurm", "condor_q -allusers -const 'JobUniverse == 9 && "
-                                "JobStatus != 3 && JobStatus != 4' -af ClusterId 2>/dev/null "
-                                "| wc -l")
-        slurm = self.grid.out("slurm", "squeue -h | wc -l")
-        ce = self.grid.out("ce", "condor_q -allusers -af ClusterId 2>/dev/null | wc -l")
-        return (pool, factory, slurm, ce) == ("0", "0", "0", "0")
-
-
-def _restart_frontend(fe: Frontend) -> float:
-    t = fe.now()
-    fe.grid.run("cm", "systemctl restart gwms-frontend && systemctl is-active -q gwms-frontend")
-    return t
+        return gj.glideins_gone(self.grid, sites=True)
 
 
 @pytest.fixture(scope="module")
@@ -180,25 +126,23 @@ def fe(e2e_grid: E2EGrid) -> Iterator[Frontend]:
     f = Frontend(grid)
     grid.run("cm", "systemctl is-active -q gwms-frontend")
     grid.run("slurm", "systemctl is-active -q gwms-factory")
-    assert f.queued() == 0, "alice has jobs queued already"
+    assert gj.queued_user_jobs(grid) == 0, "alice has jobs queued already"
     grid.wait_for("no glidein left from before", f.glideins_gone, timeout=300, interval=5)
-    original = grid.run("cm", f"cat {CONFIG}").stdout
+    original = grid.run("cm", f"cat {gj.FRONTEND_CONFIG}").stdout
     config = yaml.safe_load(original)
     config["cycle_seconds"] = 5
-    config["groups"] = {"main": TEST_GROUP}
+    config["groups"] = {"main": gj.SITE_LIST_GROUP}
     try:
-        grid.run("cm", f"cat > {CONFIG} && runuser -u vofrontend -- "
-                 f"/opt/gwms/venv/bin/gwms config validate {CONFIG}",
-                 stdin=yaml.safe_dump(config, sort_keys=False))
-        f.requests_after(_restart_frontend(f))
+        gj.install_frontend_config(grid, config)
+        f.requests_after(gj.restart_frontend(grid))
         yield f
     finally:
         f.remove_jobs()
-        grid.run("cm", f"cat > {CONFIG}", stdin=original)
+        grid.run("cm", f"cat > {gj.FRONTEND_CONFIG}", stdin=original)
         grid.run("slurm", "systemctl start gwms-factory")
-        _restart_frontend(f)
+        gj.restart_frontend(grid)
         grid.wait_for("the test's glideins gone", f.glideins_gone, timeout=420, interval=5)
-        assert grid.run("cm", f"cat {CONFIG}").stdout == original
+        assert grid.run("cm", f"cat {gj.FRONTEND_CONFIG}").stdout == original
 
 
 _ADVERTISE = """
@@ -284,7 +228,7 @@ def test_requests_follow_the_jobs(fe: Frontend) -> None:
     # the frontend restarts: the removal history is kept (state file), so the level stays
     # ALL; a fresh history would count 1 cycle and say NO
     before = max(levels)
-    ads = fe.requests_after(_restart_frontend(fe))
+    ads = fe.requests_after(gj.restart_frontend(grid))
     for entry in (SLURM, CE):
         assert ads[entry]["GlideinMonitorCyclesWithoutIdleJobs"] > before
         assert ads[entry]["ReqRemoveExcess"] == "ALL"
