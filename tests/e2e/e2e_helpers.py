@@ -39,6 +39,12 @@ class E2EGrid:
                                  f"stdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}")
         return proc
 
+    def copy(self, host: str, src: Path, dest: str) -> None:
+        """Copy a file or directory of this machine to ``dest`` on a host (podman cp)."""
+        subprocess.run(["podman", "cp", str(src), f"{self.container(host)}:{dest}"],
+                       check=True, capture_output=True, timeout=300,
+                       env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)))
+
     def out(self, host: str, script: str, **kw: object) -> str:
         """Stdout of :meth:`run`, stripped."""
         return self.run(host, script, **kw).stdout.strip()  # type: ignore[arg-type]

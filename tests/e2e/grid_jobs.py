@@ -133,6 +133,14 @@ def requests_after(grid: E2EGrid, t: float, want: Collection[K],
 
 # ------------------------------------------------------------------ glideins
 
+def condor_status(grid: E2EGrid, constraint: str, attrs: str) -> list[str]:
+    """``condor_status -af attrs`` of the user pool's slots matching ``constraint`` (cm),
+    a line per slot ([] when the command fails)."""
+    out = grid.out("cm", f"condor_status -const {shlex.quote(constraint)} -af {attrs}",
+                   check=False)
+    return [line for line in out.splitlines() if line.strip()]
+
+
 def pool_glideins(grid: E2EGrid) -> int:
     """Glidein slots in the user pool (cm's collector)."""
     return int(grid.out("cm", "condor_status -const '!isUndefined(GLIDEIN_Entry_Name)' "

@@ -33,15 +33,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import E2EGrid
+from e2e_helpers import REPO, E2EGrid
+from grid_jobs import condor_status
 
 pytestmark = [pytest.mark.grid, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent.parent
 HOST = "slurm"
 BASE = "/var/tmp/gwms-ctr"
 IMAGES = "/var/tmp/gwms-ctr-images"
@@ -171,12 +170,6 @@ class Pilot:
         return shlex.join(args)
 
 
-def condor_status(grid: E2EGrid, constraint: str, attrs: str) -> list[str]:
-    out = grid.out("cm", f"condor_status -const {shlex.quote(constraint)} -af {attrs}",
-                   check=False)
-    return [line for line in out.splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def ctr(e2e_grid: E2EGrid) -> Iterator[Pilot]:
     """Apptainer, images, a staging area and a pool token on the execute host."""
@@ -189,9 +182,7 @@ def ctr(e2e_grid: E2EGrid) -> Iterator[Pilot]:
     g.run(HOST, f"id {PILOT_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {PILOT_USER}\n"
                 f"rm -rf {BASE} && mkdir -p {BASE}/work/{ENTRY} {BASE}/work/{ENTRY_REQUIRED}\n"
                 f"chown -R {PILOT_USER} {BASE}/work")
-    subprocess.run(["podman", "cp", str(REPO / "glidein"), f"{g.container(HOST)}:{BASE}/glidein"],
-                   check=True, env={"CONTAINERS_CONF": str(REPO / "tests/grid/containers.conf"),
-                                    "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    g.copy(HOST, REPO / "glidein", f"{BASE}/glidein")
     g.run(HOST, f"cat > {BASE}/ctr_probe.sh", stdin=VO_SCRIPT)
     digest = g.out(HOST, STAGE).splitlines()[-1]
     g.run(HOST, f"systemctl stop {STAGE_UNIT} 2>/dev/null; systemctl reset-failed {STAGE_UNIT} "

@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from e2e_helpers import E2EGrid
+from e2e_helpers import REPO, E2EGrid
+from grid_jobs import condor_status
 
 pytestmark = [pytest.mark.grid, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent.parent
 HOST = "slurm"
 BASE = "/var/tmp/gwms-mn"
 USER = "mnpilot"
@@ -67,12 +65,6 @@ class MultiNode:
     job_id: str
 
 
-def condor_status(grid: E2EGrid, constraint: str, attrs: str) -> list[str]:
-    out = grid.out("cm", f"condor_status -const {shlex.quote(constraint)} -af {attrs}",
-                   check=False)
-    return [line for line in out.splitlines() if line.strip()]
-
-
 def slurm_job(grid: E2EGrid, job_id: str) -> dict[str, str]:
     """``scontrol show job`` as a dict (empty once Slurm forgot the job)."""
     out = grid.out(HOST, f"scontrol -o show job {job_id} 2>/dev/null", check=False)
@@ -94,9 +86,7 @@ def multinode(e2e_grid: E2EGrid) -> Iterator[MultiNode]:
     g.run(HOST, f"id {USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {USER}\n"
                 f"rm -rf {BASE} && mkdir -p {BASE}/work {BASE}/tmp {BASE}/out\n"
                 f"chown {USER} {BASE}/work {BASE}/tmp {BASE}/out")
-    subprocess.run(["podman", "cp", str(REPO / "glidein"), f"{g.container(HOST)}:{BASE}/glidein"],
-                   check=True, env={"CONTAINERS_CONF": str(REPO / "tests/grid/containers.conf"),
-                                    "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    g.copy(HOST, REPO / "glidein", f"{BASE}/glidein")
     digest = g.out(HOST, STAGE).splitlines()[-1]
     token = g.out("cm", "condor_token_create -identity glidein@gwms.test -lifetime 3600")
     g.run(HOST, f"umask 077; cat > {BASE}/token; chown {USER} {BASE}/token",
