@@ -7,7 +7,8 @@
 # sha256 = 64 lower-case hex digits, name = relative path of [A-Za-z0-9._+-] components.
 # Uses gwms_fetch (lib/http.sh) and gwms_log (lib/log.sh).
 #
-# Sets: GWMS_STAGE_NAMES / GWMS_STAGE_SUMS (arrays, manifest order) and
+# Sets: GWMS_STAGE_NAMES / GWMS_STAGE_SUMS (arrays, manifest order),
+#       GWMS_STAGE_PREFETCHED (indexes fetched by the one-curl fast path) and
 #       GWMS_STAGE_ERROR (text of the last failure, naming the file).
 
 # gwms_sha256_file FILE
@@ -88,6 +89,43 @@ gwms_stage_verify_file() {
   return 0
 }
 
+# gwms_stage_prefetch BASE_URL DEST_DIR
+# Fast path for the files of GWMS_STAGE_NAMES (pilot start-up time, docs/latency.md):
+# when the HTTP tool is curl and GWMS_STAGE_BATCH is not 0, one curl process fetches
+# every file (one process instead of one per file; curl reuses the connection when the
+# server allows it) and one sha256sum checks them all. Sets GWMS_STAGE_PREFETCHED[i]=1
+# for each file that arrived with the manifest's digest (moved into place); anything
+# else is left absent for the caller's per-file download, retries and error report.
+# Never fails.
+gwms_stage_prefetch() {
+  local base=$1 dest=$2 i name sum file
+  local -a args=() parts=()
+  GWMS_STAGE_PREFETCHED=()
+  [[ ${GWMS_STAGE_BATCH:-1} != 0 && ${#GWMS_STAGE_NAMES[@]} -gt 0 ]] || return 0
+  [[ $(gwms_http_tool 2>/dev/null) == curl ]] || return 0
+  command -v sha256sum >/dev/null 2>&1 || return 0
+  for name in "${GWMS_STAGE_NAMES[@]}"; do
+    args+=(-o "${dest}/${name}.part" "${base}/${name}")
+    parts+=("${dest}/${name}.part")
+  done
+  curl -fsSL --connect-timeout 30 --max-time "${GWMS_HTTP_TIMEOUT:-120}" "${args[@]}" \
+    2>/dev/null || true
+  declare -A got=()
+  while read -r sum file; do
+    got[${file#\*}]=$sum
+  done < <(sha256sum -b -- "${parts[@]}" 2>/dev/null || true)
+  for i in "${!GWMS_STAGE_NAMES[@]}"; do
+    file=${parts[$i]}
+    if [[ ${got[$file]:-} == "${GWMS_STAGE_SUMS[$i]}" ]]; then
+      mv -f "$file" "${file%.part}"
+      GWMS_STAGE_PREFETCHED[i]=1
+    else
+      rm -f "$file"
+    fi
+  done
+  return 0
+}
+
 # gwms_stage_fetch MANIFEST_URL MANIFEST_SHA256 DEST_DIR
 # Download the manifest, check it against MANIFEST_SHA256, then download every file it
 # names (relative to the manifest's URL) into DEST_DIR, checking each as it arrives.
@@ -108,10 +146,16 @@ gwms_stage_fetch() {
     return 1
   fi
   gwms_stage_parse_manifest "${dest}/manifest.sha256" || return 1
-  for i in "${!GWMS_STAGE_NAMES[@]}"; do
-    name=${GWMS_STAGE_NAMES[$i]}
+  for name in "${GWMS_STAGE_NAMES[@]}"; do
     if [[ $name == */* ]]; then
       mkdir -p "${dest}/${name%/*}"
+    fi
+  done
+  gwms_stage_prefetch "$base" "$dest"
+  for i in "${!GWMS_STAGE_NAMES[@]}"; do
+    name=${GWMS_STAGE_NAMES[$i]}
+    if [[ -n ${GWMS_STAGE_PREFETCHED[$i]:-} ]]; then
+      continue
     fi
     if ! gwms_fetch "${base}/${name}" "${dest}/${name}"; then
       err=$(head -c 300 "${dest}/${name}.err" 2>/dev/null || true)

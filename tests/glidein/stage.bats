@@ -111,3 +111,27 @@ setup() {
   http_stop
   [[ $GWMS_STAGE_ERROR == "a.txt: download from "*"failed"* ]]
 }
+
+@test "gwms_stage_fetch: with curl every file comes through the one-curl fast path" {
+  command -v curl >/dev/null || skip "no curl"
+  GWMS_HTTP_TOOL=curl gwms_stage_fetch "http://127.0.0.1:${HTTP_PORT}/manifest.sha256" "$MANIFEST_SHA" "$BATS_TEST_TMPDIR/d"
+  [ "${#GWMS_STAGE_PREFETCHED[@]}" -eq "${#GWMS_STAGE_NAMES[@]}" ]
+  cmp "$SRV_DIR/lib/b.sh" "$BATS_TEST_TMPDIR/d/lib/b.sh"
+  [ -z "$(find "$BATS_TEST_TMPDIR/d" -name '*.part')" ]
+  GWMS_HTTP_TOOL=curl GWMS_STAGE_BATCH=0 gwms_stage_fetch "http://127.0.0.1:${HTTP_PORT}/manifest.sha256" "$MANIFEST_SHA" "$BATS_TEST_TMPDIR/e"
+  [ "${#GWMS_STAGE_PREFETCHED[@]}" -eq 0 ]
+  cmp "$SRV_DIR/a.txt" "$BATS_TEST_TMPDIR/e/a.txt"
+}
+
+@test "gwms_stage_fetch: a tampered file fails the fast path and the per-file check" {
+  command -v curl >/dev/null || skip "no curl"
+  local srv="$BATS_TEST_TMPDIR/srv4"
+  cp -r "$SRV_DIR" "$srv"
+  printf 'tampered\n' >"$srv/a.txt"
+  http_start "$srv"
+  GWMS_HTTP_TOOL=curl gwms_stage_fetch "http://127.0.0.1:${HTTP_PORT}/manifest.sha256" "$MANIFEST_SHA" "$BATS_TEST_TMPDIR/d" || true
+  http_stop
+  [[ $GWMS_STAGE_ERROR == "a.txt: sha256 mismatch"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/d/a.txt" ]
+  [ -z "$(find "$BATS_TEST_TMPDIR/d" -name '*.part')" ]
+}
