@@ -132,3 +132,58 @@ def test_batch_slurm_limits_under_a_huge_request(condor: pcmod.PersonalCondor,
     assert len(slurm.jobs()) == 5
     slurm.run("scancel", "--user", pcmod.USER)
     wait_for(lambda: not live(queue(factory_name, condor)), "the glideins to leave")
+
+
+def test_batch_slurm_glideins_in_pool_are_not_removed(condor: pcmod.PersonalCondor,
+                                                      slurm: pcmod.SlurmSite,
+                                                      factory_name: str, frontend: Any,
+                                                      tmp_path: Path) -> None:
+    """GlideinsInPool on real queue ads: the glideins learn their factory job on the command
+    line (schedd Name = the head of GlobalJobId, $(Cluster).$(Process) expanded), and a
+    lowered request that lists a glidein keeps it; without the list it goes."""
+    import htcondor2
+
+    from gwms_core.factory import attrs as A
+    from gwms_core.factory.inpool import schedd_of
+    from gwms_core.factory.schedd import FactorySchedd
+
+    f, entries = fd.make_factory(slurm_spec(condor, factory_name, tmp_path))
+    coll = htcondor2.Collector(condor.collector)
+    name = str(coll.locate(htcondor2.DaemonType.Schedd)["Name"])
+    f.schedd = FactorySchedd.connect(factory_name, factory_name, name, condor.collector)
+    assert f.schedd.name == name
+    f.start()
+    frontend(FRONTEND, [request_ad("SLURM", factory_name, 4, 4)])
+    assert f.cycle(entries).errors == []
+    wait_for(lambda: sorted(j["JobStatus"] for j in live(queue(factory_name, condor)))
+             == [1, 1, 2, 2], lambda: f"HTCondor to see 2 running (Slurm: {slurm.jobs()})")
+    schedd = htcondor2.Schedd(coll.locate(htcondor2.DaemonType.Schedd))
+    jobs = schedd.query(constraint=f'{A.FACTORY} == "{factory_name}"',
+                        projection=["ClusterId", "ProcId", "GlobalJobId", "Arguments",
+                                    "JobStatus"])
+    for j in jobs:
+        assert schedd_of(str(j["GlobalJobId"])) == name
+        assert (f"--schedd {name} --cluster {j['ClusterId']} --proc {j['ProcId']} "
+                "--credential-id default") in str(j["Arguments"])
+    waiting = sorted(f"{j['ClusterId']}.{j['ProcId']}" for j in jobs if j["JobStatus"] == 1)
+    running = {f"{j['ClusterId']}.{j['ProcId']}" for j in jobs if j["JobStatus"] == 2}
+    kept = waiting[0]
+    # The frontend says one of the glideins the factory sees idle joined its pool.
+    lowered = request_ad("SLURM", factory_name, 0, 4, remove="IDLE")
+    lowered[A.IN_POOL] = f"{name}#{kept},{name}#{sorted(running)[0]}"
+    frontend(FRONTEND, [lowered])
+    report = f.cycle(entries)
+    assert {a.glidein.job_id for p in report.plans for a in p.remove} == {waiting[1]}
+    wait_for(lambda: len(slurm.jobs()) == 3, "the unlisted pending Slurm job cancelled")
+    assert {f"{j['ClusterId']}.{j['ProcId']}" for j in live(queue(factory_name, condor))} \
+        == running | {kept}
+    assert f.cycle(entries).submitted == {}  # counted as running: nothing more submitted
+    # The control: the same request without the list removes it.
+    del lowered[A.IN_POOL]
+    frontend(FRONTEND, [lowered])
+    report = f.cycle(entries)
+    assert {a.glidein.job_id for p in report.plans for a in p.remove} == {kept}
+    wait_for(lambda: sorted(slurm.jobs().values()) == ["RUNNING", "RUNNING"],
+             "the listed glidein removed once no longer listed")
+    slurm.run("scancel", "--user", pcmod.USER)
+    wait_for(lambda: not live(queue(factory_name, condor)), "the glideins to leave")
