@@ -327,7 +327,9 @@ def plan_entry(
     removes: list[JobAction] = []
     releases: list[JobAction] = []
     gone: set[str] = set()
+    raw_states = {g.job_id: g.state for g in glideins}
     glideins = apply_in_pool(glideins, requests)
+    in_pool = tuple(g.job_id for g in glideins if g.state is not raw_states[g.job_id])
     for g in glideins:
         if g.state is not GlideinState.HELD:
             continue
@@ -367,7 +369,7 @@ def plan_entry(
     submits = tuple(SubmitAction(r, counts[r.client_key]) for r in requests
                     if counts[r.client_key] > 0)
     return Plan(entry=entry, submit=submits, remove=tuple(removes), release=tuple(releases),
-                limited=limited, orphaned=tuple(sorted(orphans)))
+                limited=limited, orphaned=tuple(sorted(orphans)), in_pool=in_pool)
 
 
 # --------------------------------------------------------------------------- orphans

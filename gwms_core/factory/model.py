@@ -325,6 +325,9 @@ class Plan:
     #: (frontend identity, client, credential id) treated as orphans (their request gone
     #: too long).
     orphaned: tuple[tuple[str, str, str], ...] = ()
+    #: Waiting glideins (job ids) counted as running because their request lists them in
+    #: ``GlideinsInPool`` (:func:`~gwms_core.factory.decide.apply_in_pool`).
+    in_pool: tuple[str, ...] = ()
 
     @property
     def submit_count(self) -> int:

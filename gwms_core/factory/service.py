@@ -454,6 +454,10 @@ class Factory:
                               by_entry_r.get(name, []), self.cfg.policy, now,
                               entry.in_downtime, orphaned.get(name, ()))
             report.plans.append(plan)
+            if plan.in_pool:
+                log.info("%s: %d glidein(s) the queue shows waiting are in the pool "
+                         "(GlideinsInPool), counted as running: %s", name,
+                         len(plan.in_pool), " ".join(plan.in_pool[:20]))
             self._remove(plan, report, gone)
             if plan.release:
                 try:

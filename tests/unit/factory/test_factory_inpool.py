@@ -174,6 +174,7 @@ def test_lowered_request(level: RemovalLevel, in_pool: str | None, removed: set[
                                             level, in_pool)], POLICY, NOW)
     assert {a.glidein.job_id for a in plan.remove} == removed
     assert plan.submit_count == submitted
+    assert plan.in_pool == (("1.0",) if in_pool and in_pool.startswith(SCHEDD) else ())
 
 
 def test_listed_glidein_counts_as_running_for_submission() -> None:
