@@ -84,12 +84,14 @@ def floor_run(pool: gp.Pool, base: Path, token: Path, n: int) -> float:
 
 
 def pilot_run(pool: gp.Pool, base: Path, token: Path, url: str, manifest: staging.Manifest,
-              stage: Path, n: int) -> tuple[float, dict[str, float]]:
+              stage: Path, n: int, extra_env: dict[str, str] | None = None,
+              ) -> tuple[float, dict[str, float]]:
     parent = base / f"pilot-{n}"
     parent.mkdir()
     os.chown(parent, gp.GLIDE_UID, gp.GLIDE_UID)
     entry = f"bench_{os.getpid()}_{n}"
-    env = {"PATH": gp.PATH, "HOME": "/home/gwmsglide", "TMPDIR": pool.inside(parent)}
+    env = {"PATH": gp.PATH, "HOME": "/home/gwmsglide", "TMPDIR": pool.inside(parent),
+           **(extra_env or {})}
     cmd = as_glide(pool.root, pool.inside(stage / "glidein_startup.sh"),
                    "--manifest-url", f"{url}/{staging.MANIFEST_NAME}",
                    "--manifest-sha256", manifest.digest, "--collector", pool.collector,
@@ -119,6 +121,9 @@ def pilot_run(pool: gp.Pool, base: Path, token: Path, url: str, manifest: stagin
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pilot-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment of the pilot (repeatable), e.g. GWMS_STAGE_BATCH=0 "
+                        "for one download per staged file")
     args = parser.parse_args()
     try:
         pool = gp.start()
@@ -147,7 +152,8 @@ def main() -> int:
               f"{args.runs} runs each, alternating")
         for n in range(args.runs):
             f = floor_run(pool, base, token, n)
-            p, phases = pilot_run(pool, base, token, url, manifest, stage, n)
+            p, phases = pilot_run(pool, base, token, url, manifest, stage, n,
+                                  dict(kv.split("=", 1) for kv in args.pilot_env))
             floors.append(f)
             pilots.append(p)
             print(f"run {n}: floor {f:.2f} s  pilot {p:.2f} s  (pilot phases: "
