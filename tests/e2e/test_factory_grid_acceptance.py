@@ -151,7 +151,10 @@ def slurm_jobs(grid: E2EGrid) -> dict[str, str]:
 
 #: CE copies the gridmanager left held at "Spooling input data files" (HoldReasonCode 16)
 #: when the factory removed their glidein while HTCondor-C was still submitting it: they
-#: never run and no client removes them (docs/factory.md); the cleanup removes them.
+#: never run and no client removes them (docs/factory.md); the cleanup removes them. The
+#: ``ce`` role's SYSTEM_PERIODIC_REMOVE for them (condor_ce_spool_hold_remove_s) does not:
+#: the schedd skips periodic expressions of jobs held for spooling input (seen on the grid:
+#: such a job stayed held 5 minutes with the limit at 60 s).
 CE_SPOOL_LEFTOVERS: set[str] = set()
 
 
