@@ -51,6 +51,7 @@ from test_factory_grid_acceptance import (  # noqa: F401  (frontend_stopped: fix
     FRONTEND_USER,
     GROUP,
     PY,
+    SEEN_SLURM,
     SLURM,
     Wms,
     frontend_stopped,
@@ -169,7 +170,10 @@ condor_submit -terse /tmp/race.sub""", user="alice")
     sid = ""
     while time.monotonic() - t0 < 180:
         fj = factory_job(grid, job)
-        sid = sid or (slurm_id(str(fj["GridJobId"])) if fj.get("GridJobId") else "")
+        # GridJobId names the Slurm job once blahp submitted it ("... slurm/<date>/<id>").
+        if "/" in str(fj.get("GridJobId", "")):
+            sid = slurm_id(str(fj["GridJobId"]))
+            SEEN_SLURM.add(sid)  # frontend_stopped waits until it left Slurm
         now = time.monotonic() - t0
         if sid and slurm_jobs(grid).get(sid) == "RUNNING":
             seen.setdefault("slurm R", now)
@@ -217,6 +221,9 @@ condor_submit -terse /tmp/race.sub""", user="alice")
                   lambda: factory_job(grid, job).get("JobStatus") == 3, timeout=3 * CYCLE_S,
                   interval=1)
     fj = factory_job(grid, job)
+    assert "excess waiting glidein" in str(fj.get("RemoveReason")), fj
+    grid.wait_for("its Slurm job cancelled", lambda: sid not in slurm_jobs(grid),
+                  timeout=60, interval=1)
     log(f"without the list: removed after {time.monotonic() - t2:.0f} s "
-        f"({fj.get('RemoveReason')!r}); whole test part {time.monotonic() - t0:.0f} s")
-    assert "excess waiting glidein" in str(fj.get("RemoveReason"))
+        f"({fj.get('RemoveReason')!r}), Slurm job gone; whole test part "
+        f"{time.monotonic() - t0:.0f} s")
