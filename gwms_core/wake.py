@@ -92,10 +92,14 @@ REQUEST_FINGERPRINT_ATTRS = ("Name", "ReqIdleGlideins", "ReqMaxGlideins")
 SCHEDD_FINGERPRINT_ATTRS = ("Name", "TotalIdleJobs")
 
 
-def _collector(address: str | None) -> Any:
-    import htcondor2
+def _collector(address: str | None, label: str) -> Any:
+    """A :class:`~gwms_core.factory.collector.CollectorHandle`: it follows the
+    collector's host to a new address (a plain ``htcondor2.Collector`` keeps the address
+    it resolved first, and a probe holding one failed forever after the central manager
+    moved: no early cycle any more, and every poll waited for a connection timeout)."""
+    from gwms_core.factory.collector import CollectorHandle
 
-    return htcondor2.Collector(address) if address else htcondor2.Collector()
+    return CollectorHandle(address, label)
 
 
 def _fingerprint(ads: Iterable[Any], attrs: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
@@ -109,13 +113,14 @@ def request_probe(wms_collector: str | None, factory: str,
     ``changed=requests_rose``."""
     import htcondor2
 
-    coll = _collector(wms_collector)
+    coll = _collector(wms_collector, "WMS collector (wake poll)")
     suffix = f"@{glidein}@{factory}"
 
     def probe() -> Hashable:
-        ads = coll.query(htcondor2.AdType.Any,
-                         constraint='MyType == "glideclient"',
-                         projection=[*REQUEST_FINGERPRINT_ATTRS, "ReqName"])
+        ads = coll.call(lambda c: c.query(htcondor2.AdType.Any,
+                                          constraint='MyType == "glideclient"',
+                                          projection=[*REQUEST_FINGERPRINT_ATTRS,
+                                                      "ReqName"]), retry=False)
         return _fingerprint([ad for ad in ads if str(ad.get("ReqName", "")).endswith(suffix)],
                             REQUEST_FINGERPRINT_ATTRS)
 
@@ -153,13 +158,14 @@ def schedd_probe(collectors: list[str]) -> Callable[[], Hashable]:
     ``condor_submit``."""
     import htcondor2
 
-    colls = [_collector(c) for c in collectors]
+    colls = [_collector(c, "user pool collector (wake poll)") for c in collectors]
 
     def probe() -> Hashable:
         out: set[tuple[str, ...]] = set()
         for coll in colls:
-            ads = coll.query(htcondor2.AdType.Schedd,
-                             projection=list(SCHEDD_FINGERPRINT_ATTRS))
+            ads = coll.call(lambda c: c.query(htcondor2.AdType.Schedd,
+                                              projection=list(SCHEDD_FINGERPRINT_ATTRS)),
+                            retry=False)
             out |= _fingerprint(ads, SCHEDD_FINGERPRINT_ATTRS)
         return frozenset(out)
 
