@@ -37,6 +37,23 @@ gwms_attr_get() {
   printf '%s' "$value"
 }
 
+# gwms_attrs_load NAME [FILE]
+# Fill the associative array NAME (declared by the caller: local -A NAME=()) from FILE's
+# KEY=VALUE lines in one pass, the last value of a key winning: ${NAME[KEY]} is what
+# gwms_attr_get KEY FILE prints, without a subshell and a file scan per key.
+gwms_attrs_load() {
+  local -n gwms_attrs_map_=$1
+  local file=${2:-${GWMS_ATTRS_FILE:-}} line key
+  [[ -r $file ]] || return 0
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ $line == *=* ]] || continue
+    key=${line%%=*}
+    [[ -n $key ]] || continue
+    # shellcheck disable=SC2034,SC2004 # a nameref to the caller's associative array
+    gwms_attrs_map_[$key]=${line#*=}
+  done <"$file"
+}
+
 # gwms_attr_default KEY DEFAULT [FILE]
 # Print the value of KEY, or DEFAULT when it is absent or empty.
 gwms_attr_default() {
@@ -89,15 +106,23 @@ gwms_attrs_keys() {
 # Print VALUE as a ClassAd literal: integers, reals, true/false (any case) and
 # undefined as they are; anything else as a quoted string with \ and " escaped.
 gwms_classad_value() {
-  local v=$1
+  local out
+  gwms_classad_value_to out "$1"
+  printf '%s' "$out"
+}
+
+# gwms_classad_value_to NAME VALUE
+# Set the variable NAME to gwms_classad_value VALUE (no subshell).
+gwms_classad_value_to() {
+  local v=$2
   if [[ $v =~ ^-?[0-9]+$ || $v =~ ^-?[0-9]+\.[0-9]+([eE][-+]?[0-9]+)?$ ]]; then
-    printf '%s' "$v"
+    printf -v "$1" '%s' "$v"
   elif [[ ${v,,} == true || ${v,,} == false || ${v,,} == undefined ]]; then
-    printf '%s' "${v,,}"
+    printf -v "$1" '%s' "${v,,}"
   else
     v=${v//\\/\\\\}
     v=${v//\"/\\\"}
-    printf '"%s"' "$v"
+    printf -v "$1" '"%s"' "$v"
   fi
 }
 

@@ -169,18 +169,20 @@ gwms_condor_config_render() {
   local rel sbin bin libexec cpus memory gpus walltime grace margin idle todie toretire
   local collector rate numjobs name key value job staged level period failed=
   local -a keys=() jobs=()
+  local -A attr=()
+  gwms_attrs_load attr "$file"
   read -r rel sbin bin libexec <<<"$release_line"
-  cpus=$(gwms_attr_default GLIDEIN_CPUS 1 "$file")
-  memory=$(gwms_attr_default GLIDEIN_MEMORY 2000 "$file")
-  gpus=$(gwms_attr_default GLIDEIN_GPUS 0 "$file")
-  walltime=$(gwms_attr_default GLIDEIN_Max_Walltime 172800 "$file")
-  grace=$(gwms_attr_default GLIDEIN_Shutdown_Grace 300 "$file")
-  margin=$(gwms_attr_default GLIDEIN_Retire_Margin "$((walltime / 4))" "$file")
-  idle=$(gwms_attr_default GLIDEIN_Max_Idle 1200 "$file")
-  collector=$(gwms_attr_default GLIDEIN_Collector '' "$file")
-  rate=$(gwms_attr_default GLIDEIN_BLACKHOLE_RATE 0 "$file")
-  numjobs=$(gwms_attr_default GLIDEIN_BLACKHOLE_NUMJOBS 10 "$file")
-  name=$(gwms_attr_default GLIDEIN_Name "glidein_$$" "$file")
+  cpus=${attr[GLIDEIN_CPUS]:-1}
+  memory=${attr[GLIDEIN_MEMORY]:-2000}
+  gpus=${attr[GLIDEIN_GPUS]:-0}
+  walltime=${attr[GLIDEIN_Max_Walltime]:-172800}
+  grace=${attr[GLIDEIN_Shutdown_Grace]:-300}
+  margin=${attr[GLIDEIN_Retire_Margin]:-$((walltime / 4))}
+  idle=${attr[GLIDEIN_Max_Idle]:-1200}
+  collector=${attr[GLIDEIN_Collector]:-}
+  rate=${attr[GLIDEIN_BLACKHOLE_RATE]:-0}
+  numjobs=${attr[GLIDEIN_BLACKHOLE_NUMJOBS]:-10}
+  name=${attr[GLIDEIN_Name]:-glidein_$$}
   for key in cpus memory gpus walltime grace margin idle numjobs; do
     if [[ ! ${!key} =~ ^[0-9]+$ ]]; then
       printf 'glidein attribute for %s is not a whole number: %s\n' "$key" "${!key}" >&2
@@ -221,9 +223,9 @@ COLLECTOR_HOST = \$(CONDOR_HOST)
 DAEMON_LIST = MASTER, STARTD
 MASTER_NAME = ${name}
 STARTD_NAME = ${name}
-USE_SHARED_PORT = $(gwms_attr_default GLIDEIN_Use_Shared_Port false "$file")
+USE_SHARED_PORT = ${attr[GLIDEIN_Use_Shared_Port]:-false}
 EOF
-  if [[ $(gwms_attr_default GLIDEIN_Use_CCB false "$file") == true ]]; then
+  if [[ ${attr[GLIDEIN_Use_CCB]:-false} == true ]]; then
     printf 'CCB_ADDRESS = %s\n' '$(COLLECTOR_HOST)'
   fi
   cat <<EOF
@@ -318,8 +320,8 @@ EOF
   printf '\nSTART = %s\n' "$(gwms_condor_start_expr "$file")"
   printf '\n# Glidein attributes (GWMS_ATTRS_FILE)\n'
   for key in "${keys[@]}"; do
-    value=$(gwms_attr_get "$key" "$file")
-    printf '%s = %s\n' "$key" "$(gwms_condor_config_value "$value")"
+    gwms_classad_value_to value "${attr[$key]-}"
+    printf '%s = %s\n' "$key" "${value//\$/\$(DOLLAR)}"
   done
   printf '%s' 'STARTD_ATTRS = $(STARTD_ATTRS) IS_GLIDEIN GLIDEIN_ToDie GLIDEIN_ToRetire GLIDEIN_Max_Idle GLIDEIN_BLACKHOLE GLIDEIN_BLACKHOLE_RATE GLIDEIN_BLACKHOLE_NUMJOBS'
   for key in "${keys[@]}"; do

@@ -72,3 +72,26 @@ setup() {
   run gwms_attrs_classad
   [ "${lines[0]}" = 'N = 2' ] && [ "${lines[1]}" = 'S = "x"' ]
 }
+
+@test "gwms_attrs_load: one pass gives what gwms_attr_get gives, last value winning" {
+  local f="$BATS_TEST_TMPDIR/attrs" key
+  printf 'A=1\nB=x=y\nA=2\n=bad\nnoequals\nC=\n' >"$f"
+  local -A m=()
+  gwms_attrs_load m "$f"
+  [ "${#m[@]}" -eq 3 ]
+  for key in A B C; do
+    [ "${m[$key]}" = "$(gwms_attr_get "$key" "$f")" ]
+  done
+  [ "${m[A]}" = 2 ]
+  [ "${m[B]}" = x=y ]
+}
+
+@test "gwms_classad_value_to sets the variable to what gwms_classad_value prints" {
+  local v out
+  for v in 42 -3 1.5e3 TRUE Undefined 'a "q" \ b' ''; do
+    gwms_classad_value_to out "$v"
+    [ "$out" = "$(gwms_classad_value "$v")" ]
+  done
+  gwms_classad_value_to out 'x"y'
+  [ "$out" = '"x\"y"' ]
+}
