@@ -266,3 +266,114 @@ def test_central_manager_restart_while_jobs_run(quiet_grid: E2EGrid) -> None:
         assert units_active(grid, "cm")
     finally:
         finish(grid, cluster, clock)
+
+
+# --------------------------------------------------------------------------- cm moves
+
+#: Last octet cm moves to: outside the grid's fixed octets (10-14, and 100-249 for other
+#: host names, tests/grid/lib.sh).
+MOVED_OCTET = 250
+MOVE_JOB_SECONDS = 10
+
+
+def move(grid: E2EGrid, host: str, ip: str) -> None:
+    """Give ``host`` another address on the grid's network, keeping its DNS alias (what
+    a central manager that comes back elsewhere looks like to the other hosts)."""
+    network = grid.prefix.rstrip("-")
+    podman("network", "disconnect", network, grid.container(host))
+    podman("network", "connect", "--ip", ip, "--alias", host, network, grid.container(host))
+
+
+def reconnect_pool(grid: E2EGrid) -> None:
+    """What the condor role's handler does on the hosts whose recorded central-manager
+    address changed (pool.yml, docs/ansible.md): cm's own daemons restart with the new
+    address (a moved host boots with it), the others reload (condor_reconfig)."""
+    grid.run("cm", "systemctl restart condor")
+    for host in ("submit", "slurm"):
+        grid.run(host, "systemctl reload condor")
+
+
+def test_central_manager_moves_to_another_address(quiet_grid: E2EGrid) -> None:
+    """cm comes back at another address; the factory process follows it (same MainPID,
+    no restart): it logs the move, reads the new requests and a job runs on a glidein it
+    submitted after the move. Then cm moves back and the grid is as it was."""
+    grid = quiet_grid
+    ip = address(grid, "cm").strip()
+    moved = ".".join([*ip.split(".")[:3], str(MOVED_OCTET)])
+    factory_pid = grid.out("slurm", "systemctl show -p MainPID --value gwms-factory")
+    frontend_pid = grid.out("cm", "systemctl show -p MainPID --value gwms-frontend")
+
+    def schedds() -> set[str]:
+        out = grid.run("cm", "condor_status -schedd -af Machine", check=False).stdout
+        return {name.split(".")[0] for name in out.split()}
+
+    def factory_log(since: str, pattern: str) -> str:
+        return grid.run("slurm", f"journalctl -u gwms-factory --no-pager -o cat "
+                        f"--since @{since} | grep -F -- '{pattern}'", check=False).stdout
+
+    print(f"\ncentral manager moves: {ip} -> {moved} -> {ip}")
+    clock = Clock(time.monotonic())
+    epoch = grid.out("slurm", "date +%s")
+    cluster = ""
+    try:
+        move(grid, "cm", moved)
+        assert address(grid, "cm").strip() == moved
+        assert grid.out("slurm", "getent ahosts cm.dns.podman | head -1").split()[0] == moved
+        reconnect_pool(grid)
+        clock.mark(f"cm at {moved}; its condor restarted, submit's and slurm's reloaded")
+        grid.wait_for("the submit and factory schedds in the moved collector",
+                      lambda: {"submit", "slurm"} <= schedds(), timeout=120)
+        grid.wait_for("the factory to log the move",
+                      lambda: f"now resolves to {moved}" in factory_log(epoch, "WMS collector"),
+                      timeout=120)
+        clock.mark("factory logged: " + factory_log(epoch, f"now resolves to {moved}")
+                   .strip().splitlines()[0])
+        grid.wait_for("the factory's entry ads in the moved collector", lambda: grid.out(
+            "cm", "condor_status -any -const 'MyType == \"glidefactory\"' -af Name "
+                  "| wc -l") == "2", timeout=120)
+        cluster = grid.out("submit", f"""cat > /tmp/acceptance-cm-move.sub <<'SUB'
+universe = vanilla
+executable = /bin/sleep
+arguments = {MOVE_JOB_SECONDS}
+request_cpus = 1
+request_memory = 64
+request_disk = 1024
+requirements = TARGET.GLIDEIN_Entry_Name =?= "{SLURM_ENTRY}"
++RanAtEntry = "$$(GLIDEIN_Entry_Name:none)"
+queue 1
+SUB
+condor_submit -terse /tmp/acceptance-cm-move.sub | cut -d. -f1""", user="alice")
+        grid.wait_for("the job to run on a glidein after the move",
+                      lambda: counts(grid, cluster).running + counts(grid, cluster).done > 0,
+                      timeout=240, interval=5)
+        clock.mark(f"job running or done ({counts(grid, cluster)})")
+        glideins = grid.out("slurm", "{ condor_q -allusers -af QDate GlideinEntryName; "
+                            "condor_history -af QDate GlideinEntryName; } 2>/dev/null")
+        after = [line for line in glideins.splitlines()
+                 if len(f := line.split()) == 2 and f[1] == SLURM_ENTRY and int(f[0]) >= int(epoch)]
+        assert after, f"no glidein submitted after the move:\n{glideins}"
+        assert grid.out("slurm", "systemctl show -p MainPID --value gwms-factory") == factory_pid
+        assert grid.out("cm", "systemctl show -p MainPID --value gwms-frontend") == frontend_pid
+        grid.wait_for("the job to complete", lambda: counts(grid, cluster).done == 1,
+                      timeout=120, interval=5)
+        clock.mark(f"job done; {len(after)} glidein(s) submitted after the move, "
+                   f"factory MainPID {factory_pid} unchanged")
+    finally:
+        if cluster:
+            grid.run("submit", f"condor_rm {cluster} >/dev/null 2>&1 || true", user="alice")
+        if address(grid, "cm").strip() != ip:
+            move(grid, "cm", ip)
+        reconnect_pool(grid)
+        clock.mark(f"cm back at {ip}")
+    assert address(grid, "cm").strip() == ip
+    grid.wait_for("the submit and factory schedds back in the collector",
+                  lambda: {"submit", "slurm"} <= schedds(), timeout=120)
+    grid.wait_for("the factory to log the move back",
+                  lambda: f"now resolves to {ip}" in factory_log(epoch, "WMS collector"),
+                  timeout=120)
+    grid.wait_for("the glideins to leave", lambda: clean(grid), timeout=300, interval=10)
+    clock.mark("no glidein left: pool, factory queue, Slurm and CE queues empty")
+    assert grid.out("slurm", "systemctl show -p MainPID --value gwms-factory") == factory_pid
+    assert units_active(grid, "slurm") and units_active(grid, "cm")
+    errors = factory_log(epoch, "ERROR")
+    print(f"  factory errors during the test: {errors.strip() or 'none'}")
