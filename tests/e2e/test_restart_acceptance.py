@@ -368,9 +368,11 @@ condor_submit -terse /tmp/acceptance-cm-move.sub | cut -d. -f1""", user="alice")
     assert address(grid, "cm").strip() == ip
     grid.wait_for("the submit and factory schedds back in the collector",
                   lambda: {"submit", "slurm"} <= schedds(), timeout=120)
+    # A collector call in flight when cm's address vanished waits for HTCondor's query
+    # timeout first (seen: 84 s without a cycle after the move back).
     grid.wait_for("the factory to log the move back",
                   lambda: f"now resolves to {ip}" in factory_log(epoch, "WMS collector"),
-                  timeout=120)
+                  timeout=240)
     grid.wait_for("the glideins to leave", lambda: clean(grid), timeout=300, interval=10)
     clock.mark("no glidein left: pool, factory queue, Slurm and CE queues empty")
     assert grid.out("slurm", "systemctl show -p MainPID --value gwms-factory") == factory_pid
