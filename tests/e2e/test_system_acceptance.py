@@ -79,13 +79,22 @@ def job_state(grid: E2EGrid, cluster: str) -> tuple[str, str, str, str]:
     return fields[0], fields[1], fields[2], fields[3]
 
 
+def assert_same_run(grid: E2EGrid, cluster: str, before: tuple[str, str, str, str]) -> None:
+    """The job still runs its first run: same status, slot and start time as ``before``.
+    NumJobStarts may have gone from 0 to 1 meanwhile (the shadow sends it to the schedd
+    with its periodic update, SHADOW_QUEUE_UPDATE_INTERVAL, 15 min by default); a
+    restart would make it 2 or change the start time."""
+    after = job_state(grid, cluster)
+    assert after[:3] == before[:3] and after[3] in ("0", "1"), (before, after)
+
+
 @pytest.fixture(scope="module")
 def long_job(e2e_grid: E2EGrid) -> Iterator[str]:
     """One user job held running on a glidein until the module ends (then released).
 
     It waits for RELEASE on its worker node; the tests check it keeps its glidein (same
     slot, same start time) through reconfiguration and upgrade. At the end it must
-    complete having started once (NumJobStarts stays 0 while the first run lasts), and
+    complete having started once (NumJobStarts 1 in the history), and
     the glideins must retire.
     """
     grid = e2e_grid
@@ -172,7 +181,7 @@ def test_inventory_changes_reach_only_the_affected_service(e2e_grid: E2EGrid,
     assert run.changed("cm") > 0 and run.changed("slurm") == 0, run.lines()
     assert sha256(grid, "cm", f"{FRONTEND_DIR}/frontend.yaml") == frontend_files
     # The job kept its glidein all along: same slot, same start, started once.
-    assert job_state(grid, long_job) == job_before
+    assert_same_run(grid, long_job, job_before)
     assert job_before[0] == "2", job_before
 
 
@@ -210,6 +219,6 @@ def test_upgrade_from_previous_version_keeps_state_and_glideins(e2e_grid: E2EGri
     assert logserver_answers(grid)
     # the factory's state was kept (its counters count on), the job's glidein still runs it
     assert int(grid.out("slurm", submitted)) >= before
-    assert job_state(grid, long_job) == job_before
+    assert_same_run(grid, long_job, job_before)
     slot = job_before[1]
     assert grid.out("cm", f"condor_status -const 'Name == \"{slot}\"' -af State") == "Claimed"
