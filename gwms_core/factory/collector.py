@@ -202,12 +202,18 @@ class CollectorHandle:
         except Exception as exc:
             if not is_collector_error(exc):
                 raise
-            what = self._renew(self._resolve())
+            now = self._resolve()
+            change = address_change(self._name(), self._resolved, now)
+            what = self._renew(now)
+            where = change.describe() if change else self._name()
+            if change is not None:
+                self.address_changes += 1
             if not retry:
-                log.debug("%s %s: %s: %s; %s", self.label, self._name(),
-                          type(exc).__name__, exc, what)
+                # A probe: quiet unless the collector moved (the next poll uses the new one).
+                log.log(logging.WARNING if change else logging.DEBUG, "%s %s: %s: %s; %s",
+                        self.label, where, type(exc).__name__, exc, what)
                 raise
-            log.warning("%s %s: %s: %s; %s, retrying once", self.label, self._name(),
+            log.warning("%s %s: %s: %s; %s, retrying once", self.label, where,
                         type(exc).__name__, exc, what)
             return fn(self._collector)
 

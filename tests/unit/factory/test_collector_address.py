@@ -145,3 +145,20 @@ def test_handle_leaves_other_errors_alone() -> None:
     with pytest.raises(KeyError):
         handle.call(broken)
     assert handle.renewals == 0
+
+
+def test_an_error_after_a_move_names_the_new_address(caplog: pytest.LogCaptureFixture) -> None:
+    """A call already on its way to the old address fails: the renewal says where the
+    collector went, also for a probe (no retry)."""
+    htcondor2 = pytest.importorskip("htcondor2")
+    address = f"127.0.0.1:{_free_port()}"
+    dns = ScriptedResolver(("127.0.0.1",), ("127.0.0.1",), ("127.0.0.9",))
+    handle = CollectorHandle(address, "WMS collector (wake poll)", lookup=dns,
+                             invalidate=lambda: "")
+    unreachable = (getattr(htcondor2, "HTCondorException", OSError), RuntimeError, OSError)
+    with caplog.at_level(logging.WARNING, logger="gwms.factory"), \
+            pytest.raises(unreachable):
+        handle.call(lambda coll: coll.query(htcondor2.AdType.Collector), retry=False)
+    assert (handle.renewals, handle.address_changes) == (1, 1)
+    assert (f"WMS collector (wake poll) {address} now resolves to 127.0.0.9 (was 127.0.0.1): "
+            in caplog.text)
