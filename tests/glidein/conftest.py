@@ -11,10 +11,7 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,33 +37,6 @@ class Served:
     dir: Path
     url: str
     manifest: staging.Manifest
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    """``serve(directory) -> base URL``: a real python -m http.server, stopped at teardown."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def _serve(directory: Path) -> str:
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-             "--directory", str(directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/", timeout=1).close()
-                return url
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("http.server did not start")
-
-    yield _serve
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

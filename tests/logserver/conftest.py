@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +61,7 @@ def logserver(tmp_path: Path, tls_files: tuple[Path, Path], keyring: KeyRing
 
 
 @pytest.fixture
-def staged(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+def staged(tmp_path: Path, serve: Any) -> tuple[str, Any]:
     """A staging area (built-in scripts plus a failing group script) served over HTTP."""
     reason = pilot_available()
     if reason is not None:
@@ -76,24 +73,7 @@ def staged(tmp_path: Path) -> Iterator[tuple[str, Any]]:
         params={"GLIDEIN_MIN_DISK_MB": 1}, extra={"vo/check_scratch.sh": SCRIPT_FAIL})
     out = tmp_path / "stage"
     manifest = staging.build_staging(files, out)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                             "127.0.0.1", "--directory", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield url, manifest
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return serve(out), manifest
 
 
 def _pg_bin(tool: str) -> str | None:

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,29 +48,12 @@ def test_parse(args: tuple[str, ...], rc: int, out: str | None) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def served(tmp_path: Path, serve: Any) -> tuple[str, str]:
     """A real staging area served by python -m http.server: (manifest URL, digest)."""
     files = staging.glidein_files(GLIDEIN, params={"GLIDEIN_MIN_DISK_MB": 1})
     out = tmp_path / "stage"
     manifest = staging.build_staging(files, out)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                             "127.0.0.1", "--directory", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"{url}/{staging.MANIFEST_NAME}", manifest.digest
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return f"{serve(out)}/{staging.MANIFEST_NAME}", manifest.digest
 
 
 def test_pilot_advertises_its_factory_job(served: tuple[str, str], tmp_path: Path) -> None:
