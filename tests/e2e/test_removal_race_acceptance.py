@@ -230,6 +230,16 @@ condor_submit -terse /tmp/race.sub""", user="alice")
     assert "excess waiting glidein" in str(fj.get("RemoveReason")), fj
     grid.wait_for("its Slurm job cancelled", lambda: sid not in slurm_jobs(grid),
                   timeout=60, interval=1)
+    # A glidein ended by scancel leaves its startd ads in the collector until they
+    # expire (seen: 18 min); the next module waits for a pool without glideins.
+    cluster, proc = job.split(".")
+    grid.run("cm", "cat > /tmp/race-invalidate.ad && "
+             "condor_advertise INVALIDATE_STARTD_ADS /tmp/race-invalidate.ad",
+             stdin='MyType = "Query"\nTargetType = "Machine"\nRequirements = '
+                   f'GLIDEIN_Schedd == "{schedd}" && GLIDEIN_ClusterId == {cluster} '
+                   f'&& GLIDEIN_ProcId == {proc}\n')
+    grid.wait_for("its startd ads withdrawn", lambda: not startd_in_pool(grid, schedd, job),
+                  timeout=60, interval=1)
     log(f"without the list: removed after {time.monotonic() - t2:.0f} s "
         f"({fj.get('RemoveReason')!r}), Slurm job gone; whole test part "
         f"{time.monotonic() - t0:.0f} s")
