@@ -143,10 +143,12 @@ def quiet_grid(e2e_grid: E2EGrid) -> Iterator[E2EGrid]:
     yield e2e_grid
 
 
-def glidein_slots(grid: E2EGrid, machine: str) -> list[str]:
-    """Names of the glidein startd ads in the pool collector from one machine."""
+def glidein_slots(grid: E2EGrid, machine: str, started_by: int | None = None) -> list[str]:
+    """Names of the glidein startd ads in the pool collector from one machine (only those
+    whose startd started at or before ``started_by``, when given)."""
+    since = "" if started_by is None else f" && DaemonStartTime <= {started_by}"
     out = grid.out("cm", f"condor_status -const 'Machine == \"{machine}\" && "
-                   "!isUndefined(GLIDEIN_Entry_Name)' -af Name")
+                   f"!isUndefined(GLIDEIN_Entry_Name){since}' -af Name")
     return out.split()
 
 
@@ -192,9 +194,11 @@ def test_factory_host_restart_while_jobs_run(quiet_grid: E2EGrid) -> None:
                       lambda: counts(grid, cluster).running > 0, timeout=300, interval=5)
         clock.mark(f"first job running ({counts(grid, cluster)})")
         epoch = int(grid.out("slurm", "date +%s"))
-        dead = glidein_slots(grid, "slurm.dns.podman")  # they run in the container
         podman("restart", grid.container("slurm"))
         t_restart = clock.mark(f"podman restart {grid.container('slurm')} returned")
+        # Every glidein started before the restart died with it (they run in the
+        # container), including one whose startd joined in the last second before it.
+        dead = glidein_slots(grid, "slurm.dns.podman", started_by=epoch + 1)
         grid.wait_for("slurm's services back", lambda: units_active(grid, "slurm"),
                       timeout=180)
         clock.mark(f"active again: {', '.join(UNITS['slurm'])}")
