@@ -49,12 +49,14 @@ class E2EGrid:
         """Stdout of :meth:`run`, stripped."""
         return self.run(host, script, **kw).stdout.strip()  # type: ignore[arg-type]
 
-    def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float = 300,
-                 interval: float = 3) -> float:
-        """Poll ``predicate`` until true; return the seconds it took, fail after ``timeout``."""
+    def wait_for(self, what: str | Callable[[], str], predicate: Callable[[], bool],
+                 timeout: float = 300, interval: float = 3) -> float:
+        """Poll ``predicate`` until true; return the seconds it took, fail after ``timeout``
+        naming ``what`` (a callable is called then, to describe the state at the time)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             if predicate():
                 return time.monotonic() - t0
             time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for "
+                             f"{what() if callable(what) else what}")
