@@ -19,7 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,19 @@ GRIDMANAGER_MAX_SUBMITTED_JOBS_PER_RESOURCE = 100000
 
 class Unavailable(RuntimeError):
     """The personal HTCondor cannot run here; the message says why."""
+
+
+def wait_for(cond: Callable[[], bool], what: str | Callable[[], str], timeout: float = 120,
+             interval: float = 1.0) -> None:
+    """Poll ``cond`` every ``interval`` seconds; after ``timeout`` seconds fail naming
+    ``what`` (a callable is called then, to describe the state at the time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"gave up after {timeout:.0f} s waiting for "
+                         f"{what() if callable(what) else what}")
 
 
 def free_port() -> int:

@@ -12,8 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import personal_condor as pcmod
@@ -48,16 +46,6 @@ def glideins(collector: str, factory: str) -> int | None:
                                               projection=["ClusterId"]))
     except htcondor2.HTCondorException:
         return None
-
-
-def wait_for(cond: Callable[[], bool], what: str, timeout: float) -> None:
-    """Poll ``cond`` every second; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(1)
-    raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
 
 
 def write_config(tmp_path: Path, *, factory: str, entry: str, site: str, collector: str,

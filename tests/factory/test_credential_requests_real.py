@@ -28,7 +28,8 @@ from typing import Any
 
 import factory_driver as fd
 import personal_condor as pcmod
-from test_factory_daemons import collector_ads, live, queue, spec, wait_for
+from personal_condor import wait_for
+from test_factory_daemons import collector_ads, live, queue, spec
 
 from gwms_core.factory import attrs as A
 

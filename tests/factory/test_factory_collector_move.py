@@ -70,7 +70,7 @@ def glideins(collector: str) -> int | None:
 def move(pc: pcmod.PersonalCondor, hosts: Path, port: int) -> None:
     """Stop the daemons, start them again at 127.0.0.3, point the name there."""
     pc.condor("condor_off", "-master", "-fast")
-    sp.wait_for(lambda: not Path(f"/proc/{pc.master_pid}").exists()
+    pcmod.wait_for(lambda: not Path(f"/proc/{pc.master_pid}").exists()
              or Path(f"/proc/{pc.master_pid}/stat").read_text().split()[2] == "Z",
              "the master to stop", 60)
     cfg = pc.local / "condor_config"
@@ -80,7 +80,7 @@ def move(pc: pcmod.PersonalCondor, hosts: Path, port: int) -> None:
     pidfile.unlink(missing_ok=True)
     res = pc.condor("condor_master", "-pidfile", pc.chroot_path(pidfile))
     assert res.returncode == 0, res.stderr
-    sp.wait_for(lambda: pidfile.exists() and bool(pidfile.read_text().strip()),
+    pcmod.wait_for(lambda: pidfile.exists() and bool(pidfile.read_text().strip()),
                 "the new master", 60)
     pc.master_pid = int(pidfile.read_text().split()[0])
 
@@ -106,13 +106,13 @@ def test_factory_follows_its_collector_to_a_new_address(
         svc = subprocess.Popen(["unshare", "-m", "bash", "-c", factory],
                                env=pcmod.client_env(), stdout=log_file, stderr=log_file)
     try:
-        sp.wait_for(lambda: glideins(old) == 2, "the first request served (2 glideins)", 90)
+        pcmod.wait_for(lambda: glideins(old) == 2, "the first request served (2 glideins)", 90)
         move(pc, hosts, port)
-        sp.wait_for(lambda: glideins(new) is not None, "the moved schedd's queue", 90)
+        pcmod.wait_for(lambda: glideins(new) is not None, "the moved schedd's queue", 90)
         # The restarted collector forgot the request: the frontend sends a new one. The
         # factory's next timed cycle is 600 s away: only its wake poller can serve this.
         request(new, 5)
-        sp.wait_for(lambda: glideins(new) == 5, "the new request served after the move", 120)
+        pcmod.wait_for(lambda: glideins(new) == 5, "the new request served after the move", 120)
         assert svc.poll() is None, log_path.read_text()[-3000:]
         text = log_path.read_text()
         assert f"{NAME}:{port} now resolves to {NEW} (was {OLD})" in text, text[-3000:]

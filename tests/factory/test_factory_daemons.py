@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(HERE))
 
 import factory_driver as fd  # noqa: E402
 import personal_condor as pcmod  # noqa: E402
+from personal_condor import wait_for  # noqa: E402
 
 FRONTEND = "vofrontend"
 
@@ -60,15 +60,6 @@ def queue(name: str, pc: pcmod.PersonalCondor) -> list[dict[str, Any]]:
 
 def live(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [j for j in jobs if j["JobStatus"] not in (3, 4)]
-
-
-def wait_for(cond: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def v2_split(raw: str) -> list[str]:

@@ -73,18 +73,18 @@ def test_service_recovers_from_a_restart_of_its_condor(shared_port_condor: pcmod
                                 "--config", str(config)],
                                env=pcmod.client_env(), stdout=log_file, stderr=log_file)
     try:
-        sp.wait_for(lambda: glideins(pc) == 2, "the first request served (2 glideins)", 90)
+        pcmod.wait_for(lambda: glideins(pc) == 2, "the first request served (2 glideins)", 90)
         before = schedd_address(pc)
         res = pc.condor("condor_restart", "-master")
         assert res.returncode == 0, res.stderr
-        sp.wait_for(lambda: schedd_address(pc) not in ("", before),
+        pcmod.wait_for(lambda: schedd_address(pc) not in ("", before),
                  "the restarted schedd's new address in the collector", 120)
         # The point of the test: the old address leads nowhere now.
         assert "sock=schedd_" in before and schedd_address(pc) != before
-        sp.wait_for(lambda: glideins(pc) is not None, "the restarted schedd's queue", 60)
+        pcmod.wait_for(lambda: glideins(pc) is not None, "the restarted schedd's queue", 60)
         # The restarted collector forgot the request: the frontend sends a new one.
         request(pc, 5)
-        sp.wait_for(lambda: glideins(pc) == 5, "the new request served after the restart", 120)
+        pcmod.wait_for(lambda: glideins(pc) == 5, "the new request served after the restart", 120)
         assert svc.poll() is None, log_path.read_text()[-3000:]
         text = log_path.read_text()
         assert "schedd located again" in text, text[-3000:]

@@ -9,8 +9,7 @@ above the limits stays within them.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import factory_driver as fd  # noqa: E402
 import personal_condor as pcmod  # noqa: E402
+from personal_condor import wait_for  # noqa: E402
 from test_factory_daemons import live, queue, request_ad  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -60,16 +60,6 @@ def slurm(condor: pcmod.PersonalCondor) -> Iterator[pcmod.SlurmSite]:
         yield site
     finally:
         site.stop()
-
-
-def wait_for(cond: Callable[[], bool], what: str | Callable[[], str],
-             timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(1)
-    raise AssertionError(f"gave up waiting for {what() if callable(what) else what}")
 
 
 def slurm_spec(pc: pcmod.PersonalCondor, name: str, tmp: Path, **limits: int) -> dict[str, Any]:
