@@ -49,27 +49,38 @@ def main_pid(grid: E2EGrid, host: str, unit: str) -> str:
 
 # ------------------------------------------------------------------ the user's jobs
 
-def submit_jobs(grid: E2EGrid, description: str, name: str) -> None:
-    """``condor_submit`` a description as alice on submit (kept in /tmp/<name>.sub)."""
-    grid.run("submit", f"cat > /tmp/{name}.sub && condor_submit -terse /tmp/{name}.sub",
-             user="alice", stdin=description)
+def submit_jobs(grid: E2EGrid, description: str, name: str) -> str:
+    """``condor_submit`` a description as alice on submit (kept in /tmp/<name>.sub);
+    the cluster id."""
+    out = grid.out("submit", f"cat > /tmp/{name}.sub && condor_submit -terse /tmp/{name}.sub",
+                   user="alice", stdin=description)
+    return out.split(".", 1)[0]
+
+
+def sleep_jobs(n: int, seconds: int, requirements: str, *, cpus: int = 1,
+               extra: str = "") -> str:
+    """A submit description of ``n`` sleep jobs of ``seconds`` (64 MB, 1 GB of disk) that
+    only slots matching ``requirements`` run; ``extra``: more submit lines."""
+    return f"""universe = vanilla
+executable = /bin/sleep
+arguments = {seconds}
+request_cpus = {cpus}
+request_memory = 64
+request_disk = 1024
+requirements = {requirements}
+{extra}queue {n}
+"""
 
 
 def site_jobs(kind: str, cpus: int, sites: str, n: int, *, seconds: int, log: str) -> str:
     """A submit description of ``n`` sleep jobs for the site list ``sites`` (run only on
     glideins of those sites); ``RanAtEntry`` records the glidein's entry in the history."""
-    return f"""executable = /bin/sleep
-arguments = {seconds}
-request_cpus = {cpus}
-request_memory = 64
-request_disk = 1024
-+DESIRED_Sites = "{sites}"
+    return sleep_jobs(n, seconds, "stringListMember(TARGET.GLIDEIN_Site, MY.DESIRED_Sites)",
+                      cpus=cpus, extra=f"""+DESIRED_Sites = "{sites}"
 +GwmsTestKind = "{kind}"
-requirements = stringListMember(TARGET.GLIDEIN_Site, MY.DESIRED_Sites)
 +RanAtEntry = "$$(GLIDEIN_Entry_Name:none)"
 log = {log}
-queue {n}
-"""
+""")
 
 
 def remove_user_jobs(grid: E2EGrid) -> None:

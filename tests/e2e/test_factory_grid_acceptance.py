@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import grid_jobs as gj
 import pytest
 from e2e_helpers import E2EGrid
 
@@ -303,18 +304,8 @@ def frontend_stopped(e2e_grid: E2EGrid) -> Iterator[tuple[Wms, dict[str, dict[st
 def submit_user_jobs(grid: E2EGrid) -> None:
     """Jobs only this test's glideins can run, one per slot at each site: a glidein that
     starts gets claimed and stays running."""
-    n = SLURM.slots + CE.slots
-    grid.run("submit", f"""cat > /tmp/fa.sub <<'EOF'
-universe = vanilla
-executable = /bin/sleep
-arguments = 900
-request_cpus = 1
-request_memory = 64
-request_disk = 1024
-requirements = TARGET.GLIDECLIENT_Group =?= "{GROUP}"
-queue {n}
-EOF
-condor_submit -terse /tmp/fa.sub""", user="alice")
+    gj.submit_jobs(grid, gj.sleep_jobs(SLURM.slots + CE.slots, 900,
+                                       f'TARGET.GLIDECLIENT_Group =?= "{GROUP}"'), "fa")
 
 
 def test_factory_keeps_sites_at_the_request_within_limits(

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import grid_jobs as gj
 import pytest
 from e2e_helpers import CONTAINERS_CONF, E2EGrid
 
@@ -101,21 +102,11 @@ def clean(grid: E2EGrid) -> bool:
 
 
 def submit(grid: E2EGrid, name: str, requirements: str) -> str:
-    sub = f"""universe = vanilla
-executable = /bin/sleep
-arguments = {JOB_SECONDS}
-request_cpus = 1
-request_memory = 64
-request_disk = 1024
-requirements = {requirements}
-job_lease_duration = {JOB_LEASE_S}
+    return gj.submit_jobs(grid, gj.sleep_jobs(
+        JOBS, JOB_SECONDS, requirements, extra=f"""job_lease_duration = {JOB_LEASE_S}
 +RanAtEntry = "$$(GLIDEIN_Entry_Name:none)"
 log = /tmp/{name}.log
-queue {JOBS}
-"""
-    return grid.out("submit", f"cat > /tmp/{name}.sub && "
-                    f"condor_submit -terse /tmp/{name}.sub | cut -d. -f1",
-                    user="alice", stdin=sub)
+"""), name)
 
 
 def units_active(grid: E2EGrid, host: str) -> bool:
