@@ -71,8 +71,8 @@ def move(pc: pcmod.PersonalCondor, hosts: Path, port: int) -> None:
     """Stop the daemons, start them again at 127.0.0.3, point the name there."""
     pc.condor("condor_off", "-master", "-fast")
     pcmod.wait_for(lambda: not Path(f"/proc/{pc.master_pid}").exists()
-             or Path(f"/proc/{pc.master_pid}/stat").read_text().split()[2] == "Z",
-             "the master to stop", 60)
+                   or Path(f"/proc/{pc.master_pid}/stat").read_text().split()[2] == "Z",
+                   "the master to stop", 60)
     cfg = pc.local / "condor_config"
     cfg.write_text(cfg.read_text() + at(NEW, port))
     write_hosts(hosts, NEW)
@@ -81,7 +81,7 @@ def move(pc: pcmod.PersonalCondor, hosts: Path, port: int) -> None:
     res = pc.condor("condor_master", "-pidfile", pc.chroot_path(pidfile))
     assert res.returncode == 0, res.stderr
     pcmod.wait_for(lambda: pidfile.exists() and bool(pidfile.read_text().strip()),
-                "the new master", 60)
+                   "the new master", 60)
     pc.master_pid = int(pidfile.read_text().split()[0])
 
 

@@ -78,7 +78,7 @@ def test_service_recovers_from_a_restart_of_its_condor(shared_port_condor: pcmod
         res = pc.condor("condor_restart", "-master")
         assert res.returncode == 0, res.stderr
         pcmod.wait_for(lambda: schedd_address(pc) not in ("", before),
-                 "the restarted schedd's new address in the collector", 120)
+                    "the restarted schedd's new address in the collector", 120)
         # The point of the test: the old address leads nowhere now.
         assert "sock=schedd_" in before and schedd_address(pc) != before
         pcmod.wait_for(lambda: glideins(pc) is not None, "the restarted schedd's queue", 60)
