@@ -47,6 +47,14 @@ def main_pid(grid: E2EGrid, host: str, unit: str) -> str:
     return grid.out(host, f"systemctl show -p MainPID --value {unit}")
 
 
+def invalidate_startd_ads(grid: E2EGrid, requirements: str) -> None:
+    """Withdraw the startd ads matching ``requirements`` from cm's collector (those of
+    glideins that died without withdrawing them; they would stay until CLASSAD_LIFETIME)."""
+    grid.run("cm", "cat > /tmp/acceptance-invalidate.ad && "
+             "condor_advertise INVALIDATE_STARTD_ADS /tmp/acceptance-invalidate.ad",
+             stdin=f'MyType = "Query"\nTargetType = "Machine"\nRequirements = {requirements}\n')
+
+
 # ------------------------------------------------------------------ the user's jobs
 
 def submit_jobs(grid: E2EGrid, description: str, name: str) -> str:

@@ -225,10 +225,11 @@ def test_listed_glidein_survives_a_lowered_request(
     # A glidein cancelled by Slurm (SIGTERM) shuts its startd down gracefully, and the
     # startd should withdraw its ads: a busy glidein removed by condor_rm of its running
     # factory job had them gone within 4 s. Here (the factory job still idle in the
-    # factory's view) they stayed 18 min in one run and more than 60 s in another, though
-    # the glidein logged condor_master ending normally 5 s after the SIGTERM; cause not
-    # found. Wait a minute for them, else withdraw them for the next module (it waits
-    # for a pool without glideins), and say which it was.
+    # factory's view) they stayed 18 min in one run and more than 60 s in two others,
+    # though the glidein logged condor_master ending normally 5 s after the SIGTERM, and
+    # were gone at once in a fourth; cause not found. Wait a minute for them, else
+    # withdraw them for the next module (it waits for a pool without glideins), and say
+    # which it was.
     cluster, proc = job.split(".")
     try:
         took = grid.wait_for("its startd ads withdrawn by the glidein",
@@ -236,11 +237,8 @@ def test_listed_glidein_survives_a_lowered_request(
         log(f"the cancelled glidein withdrew its startd ads ({took:.0f} s)")
     except AssertionError:
         log("the cancelled glidein's startd ads were still in the pool after 60 s: invalidated")
-        grid.run("cm", "cat > /tmp/race-invalidate.ad && "
-                 "condor_advertise INVALIDATE_STARTD_ADS /tmp/race-invalidate.ad",
-                 stdin='MyType = "Query"\nTargetType = "Machine"\nRequirements = '
-                       f'GLIDEIN_Schedd == "{schedd}" && GLIDEIN_ClusterId == {cluster} '
-                       f'&& GLIDEIN_ProcId == {proc}\n')
+        gj.invalidate_startd_ads(grid, f'GLIDEIN_Schedd == "{schedd}" && GLIDEIN_ClusterId == '
+                                       f'{cluster} && GLIDEIN_ProcId == {proc}')
         grid.wait_for("its startd ads withdrawn", lambda: not startd_in_pool(grid, schedd, job),
                       timeout=60, interval=1)
     log(f"without the list: removed after {time.monotonic() - t2:.0f} s "

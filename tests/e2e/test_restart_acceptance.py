@@ -132,7 +132,7 @@ def quiet_grid(e2e_grid: E2EGrid) -> Iterator[E2EGrid]:
     grid = e2e_grid
     grid.wait_for(lambda: f"no glidein left from earlier tests (now {glidein_census(grid)})",
                   lambda: clean(grid), timeout=420, interval=10)
-    yield e2e_grid
+    yield grid
 
 
 def glidein_slots(grid: E2EGrid, machine: str, started_by: int | None = None) -> list[str]:
@@ -151,13 +151,8 @@ def invalidate(grid: E2EGrid, names: list[str]) -> None:
     collector until they expire (CLASSAD_LIFETIME, 900 s by default; seen: still there
     5 min later, never updated), and the next test would wait for them.
     """
-    if not names:
-        return
-    cond = " || ".join(f'Name == "{n}"' for n in names)
-    ad = f'MyType = "Query"\nTargetType = "Machine"\nRequirements = {cond}\n'
-    grid.run("cm", "cat > /tmp/acceptance-invalidate.ad && "
-             "condor_advertise INVALIDATE_STARTD_ADS /tmp/acceptance-invalidate.ad",
-             stdin=ad)
+    if names:
+        gj.invalidate_startd_ads(grid, " || ".join(f'Name == "{n}"' for n in names))
 
 
 def finish(grid: E2EGrid, cluster: str, clock: Clock, dead: list[str] | None = None) -> None:
